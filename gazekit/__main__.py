@@ -1,0 +1,5 @@
+import sys
+
+from gazekit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs gazekit with its test oracles on a fresh machine (Python 3.11).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pip install -q torch==2.14.1 torchvision==0.29.1
+pip install -q -e ".[test]"
+# Test-only oracles with awkward packaging: pysaliency needs setuptools<81 (pkg_resources) to build;
+# gazeparser (GPL, ScanMatch oracle) is installed without its wxPython dependency and only imported by tests.
+pip install -q "setuptools<81" Cython
+pip install -q --no-build-isolation pysaliency==0.2.22 || echo "warning: pysaliency not installed; its parity tests will skip"
+pip install -q --no-deps gazeparser==0.12.3 || echo "warning: gazeparser not installed; ScanMatch parity tests will skip"
+pip install -q pymovements==0.28.0 || echo "warning: pymovements not installed; its parity tests will skip"
