@@ -1,0 +1,36 @@
+"""``gazekit models``: list registered models, what they predict, what they need, and their weights."""
+
+from __future__ import annotations
+
+import json
+
+COMMAND = "models"
+HELP = "list registered models: what each predicts, its inputs, and shipped weights"
+DESCRIPTION = ("List every registered model (or those matching PATTERN): what it predicts (positions, durations, "
+               "stop, density), what it needs as input (image, target text/template/box, object boxes) and which "
+               "weights are shipped with gazekit or known by tag.")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("pattern", nargs="?", default="*", help="wildcard filter on model names (default: all)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gazekit.models import list_models, model_info
+
+    rows = [{"name": name, **model_info(name)} for name in list_models(args.pattern)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"gazekit models ({len(rows)})")
+    for col in ("name", "predicts", "inputs", "weights", "description"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["predicts"]), ", ".join(r["inputs"]), ", ".join(r["weights"]) or "-",
+                      r.get("description", ""))
+    Console().print(table)
+    return 0
