@@ -1,0 +1,381 @@
+"""Saliency / density map metrics, batched over maps: every function returns one value per map, ``[B]`` float64.
+
+Inputs:
+    saliency: ``[B, H, W]`` (or ``[H, W]``) saliency maps, any real values (higher = more salient).
+    log_density: ``[B, H, W]`` natural-log probability per pixel (``logsumexp`` over a map = 0).
+    fixations: a :class:`~gazekit.scanpaths.Scanpaths` with one row per map, or ``(x, y)`` ``[B, N]`` tensors in
+        pixels with NaN padding (see :func:`fixations_per_image` to pool observers). A fixation at ``(x, y)``
+        falls on pixel ``(floor(y), floor(x))``.
+
+Definitions follow the MIT/Tuebingen benchmark and pysaliency 0.2.22 (the parity oracle, 1e-10); community
+variants are keywords. A map without fixations scores NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from gazekit.errors import InvalidInputError
+from gazekit.metrics.functional._maps import (
+    check_maps, check_same_shape, fixation_indices, fixations_per_image, to_density, values_at,
+)
+from gazekit.scanpaths import Scanpaths
+
+__all__ = [
+    "nss", "cc", "sim", "kld", "auc_judd", "auc", "shuffled_auc", "auc_borji", "log_likelihood",
+    "information_gain", "centre_bias_log_density", "fit_centre_bias", "uniform_log_density", "emd",
+    "fixations_per_image",
+]
+
+MIT_EPS = 2.2204e-16  # the MIT benchmark's regulariser (MATLAB eps, rounded)
+_LN2 = math.log(2.0)
+
+
+def _points(saliency: Tensor, fixations, name: str = "fixations"):
+    xi, yi, valid = fixation_indices(fixations, *saliency.shape, name=name)
+    return values_at(saliency, xi, yi), valid, xi, yi
+
+
+def _masked_mean(values: Tensor, valid: Tensor) -> Tensor:
+    n = valid.sum(dim=1)
+    total = torch.where(valid, values, torch.zeros_like(values)).sum(dim=1)
+    return torch.where(n > 0, total / n.clamp(min=1), torch.full_like(total, math.nan))
+
+
+def nss(saliency: Tensor, fixations, *, ddof: int = 0, reduction: str = "mean") -> Tensor:
+    """Normalised scanpath saliency: the z-scored map averaged over the fixated pixels.
+
+    ``NSS = mean_i (s(x_i) - mean(s)) / std(s)`` with ``std`` over all pixels using ``ddof`` (0 = MIT,
+    pysaliency). A constant map has std 0 and scores 0 (it is not divided).
+
+    Args:
+        ddof: 0 (default, published) or 1 (Zanca's FixaTons port; HAT's cNSS uses torch's unbiased std).
+        reduction: ``"mean"`` over fixations (default) or ``"sum"`` (HAT's ``NSS`` helper returns the sum).
+    Returns:
+        ``[B]`` float64.
+    """
+    saliency = check_maps(saliency)
+    if reduction not in ("mean", "sum"):
+        raise InvalidInputError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    values, valid, _, _ = _points(saliency, fixations)
+    flat = saliency.flatten(1)
+    mean = flat.mean(dim=1, keepdim=True)
+    std = flat.std(dim=1, correction=ddof, keepdim=True)
+    z = (values - mean) / torch.where(std > 0, std, torch.ones_like(std))
+    if reduction == "sum":
+        return torch.where(valid, z, torch.zeros_like(z)).sum(dim=1)
+    return _masked_mean(z, valid)
+
+
+def cc(saliency: Tensor, target: Tensor) -> Tensor:
+    """Pearson correlation between two maps (e.g. a model map and the empirical fixation density).
+
+    A constant ``saliency`` against a non-constant ``target`` scores 0 (as pysaliency); two constant maps score NaN.
+    """
+    saliency, target = check_maps(saliency), check_maps(target, "target")
+    check_same_shape(saliency, target, ("saliency", "target"))
+    a = saliency.flatten(1) - saliency.flatten(1).mean(dim=1, keepdim=True)
+    b = target.flatten(1) - target.flatten(1).mean(dim=1, keepdim=True)
+    sa, sb = a.std(dim=1, correction=0), b.std(dim=1, correction=0)
+    a = a / torch.where(sa > 0, sa, torch.ones_like(sa))[:, None]
+    b = b / torch.where(sb > 0, sb, torch.ones_like(sb))[:, None]
+    num = (a * b).sum(dim=1)
+    den = torch.sqrt((a * a).sum(dim=1) * (b * b).sum(dim=1))
+    out = num / den
+    return torch.where((sa == 0) & (sb > 0), torch.zeros_like(out), out)
+
+
+def sim(saliency: Tensor, target: Tensor) -> Tensor:
+    """Similarity (histogram intersection): ``sum(min(p, q))`` of the two maps made into densities
+    (shifted to a zero minimum when negative, divided by the sum; an all-zero map counts as uniform). In [0, 1]."""
+    saliency, target = check_maps(saliency), check_maps(target, "target")
+    check_same_shape(saliency, target, ("saliency", "target"))
+    return torch.minimum(to_density(saliency), to_density(target)).flatten(1).sum(dim=1)
+
+
+def kld(saliency: Tensor, target: Tensor, *, eps: float = MIT_EPS, reverse: bool = False) -> Tensor:
+    """Image-based KL divergence of the model from the empirical map (MIT benchmark form).
+
+    ``KLD = sum g * log(eps + g / (s + eps))`` with ``g`` = density of ``target`` (the empirical map) and ``s`` =
+    density of ``saliency``; nats; lower is better.
+
+    Args:
+        eps: regulariser, 2.2204e-16 (MIT, pysaliency ``MIT_KLDiv``); Zanca's port uses 1e-12.
+        reverse: swap the roles (KL(saliency || target)), as rAm1n/saliency's ``entropy(sal, gt)`` does.
+    """
+    saliency, target = check_maps(saliency), check_maps(target, "target")
+    check_same_shape(saliency, target, ("saliency", "target"))
+    s, g = to_density(saliency), to_density(target)
+    if reverse:
+        s, g = g, s
+    return (g * torch.log(eps + g / (s + eps))).flatten(1).sum(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------- ROC
+def _count_ge(sorted_thresholds: Tensor, values: Tensor) -> Tensor:
+    """For each threshold ``t_k`` (ascending), how many ``values`` are ``>= t_k``."""
+    k = sorted_thresholds.numel()
+    ranks = torch.searchsorted(sorted_thresholds, values, right=True)  # number of thresholds <= value
+    hist = torch.bincount(ranks, minlength=k + 1)
+    return values.numel() - torch.cumsum(hist, 0)[:k]
+
+
+def _judd_one(smap: Tensor, xi: Tensor, yi: Tensor, variant: str) -> float:
+    h, w = smap.shape
+    flat = smap.reshape(-1)
+    lin = yi * w + xi
+    pos = flat[lin]
+    fixated = torch.unique(lin)
+    n_neg = flat.numel() - fixated.numel()
+    if pos.numel() == 0 or n_neg == 0:
+        return math.nan
+    if variant != "judd":  # MATLAB/Zanca: positives are the distinct fixated pixels of a binary fixation map
+        pos = flat[fixated]
+    ps = torch.sort(pos).values
+    # only pixels at or above the lowest threshold are ever counted; filter first (cheap for peaked maps)
+    candidates = flat[flat >= ps[0]]
+    all_ge = _count_ge(ps, candidates)
+    if variant == "judd":
+        neg_ge = all_ge - _count_ge(ps, flat[fixated])
+        pos_ge = ps.numel() - torch.searchsorted(ps, ps, right=False)
+        tp = pos_ge.double() / ps.numel()
+    else:
+        n = ps.numel()
+        i = torch.arange(n - 1, -1, -1)  # 0-based rank of each ascending threshold in the descending order
+        neg_ge = all_ge - (i + 1 if variant == "mit" else i)
+        tp = (i + 1).double() / n
+    fp = neg_ge.double() / n_neg
+    zero, one = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
+    tp = torch.cat([zero, tp.flip(0), one])
+    fp = torch.cat([zero, fp.flip(0), one])
+    return float(torch.trapezoid(tp, fp))
+
+
+def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
+    """AUC-Judd: ROC area with thresholds at the fixated saliency values and unfixated pixels as negatives.
+
+    ``TP(t) = #fixations with s >= t / #fixations``, ``FP(t) = #unfixated pixels with s >= t / #unfixated pixels``,
+    for every fixated value ``t``, plus the points (0, 0) and (1, 1); trapezoid rule. No random jitter is added:
+    ties are counted exactly (``>=``).
+
+    Args:
+        variant: ``"judd"`` (default; positives one per fixation, as pysaliency ``general_roc(judd=1)``, equal to
+            the MIT MATLAB formula when fixated values are distinct), ``"mit"`` (the MATLAB formula on the
+            binary fixation map: ``TP_i = i / N_fix``, ``FP_i = (#pixels >= t_i - i) / (N_pix - N_fix)``, i 1-based)
+            or ``"zanca"`` (FixaTons/HAT port, which subtracts ``i - 1``: one extra false positive per threshold).
+    """
+    saliency = check_maps(saliency)
+    if variant not in ("judd", "mit", "zanca"):
+        raise InvalidInputError(f"variant must be 'judd', 'mit' or 'zanca', got {variant!r}")
+    xi, yi, valid = fixation_indices(fixations, *saliency.shape)
+    out = [_judd_one(saliency[b], xi[b][valid[b]], yi[b][valid[b]], variant) for b in range(saliency.shape[0])]
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _auc_pos_neg(pos: Tensor, neg: Tensor) -> float:
+    """All-threshold ROC area = P(pos > neg) + 0.5 P(pos == neg) (the trapezoid over every distinct value)."""
+    if pos.numel() == 0 or neg.numel() == 0:
+        return math.nan
+    u = torch.sort(pos).values
+    k = u.numel()
+    right = torch.bincount(torch.searchsorted(u, neg, right=True), minlength=k + 1).cumsum(0)[:k]
+    left = torch.bincount(torch.searchsorted(u, neg, right=False), minlength=k + 1).cumsum(0)[:k]
+    less, equal = right.double(), (left - right).double()  # int * 0.5 would give float32
+    return float(((less + 0.5 * equal).sum() / k) / neg.numel())
+
+
+def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
+    """ROC area over all thresholds (every distinct value), positives = saliency at the fixations.
+
+    Args:
+        negatives: ``"all"`` pixels (the exact, unsampled form of AUC-Borji; pysaliency ``nonfixations='uniform'``),
+            ``"unfixated"`` pixels, or explicit negative locations (Scanpaths or ``(x, y)`` ``[B, M]``, NaN padded)
+            such as fixations from other images (shuffled AUC).
+    """
+    saliency = check_maps(saliency)
+    pos, valid, xi, yi = _points(saliency, fixations)
+    b, h, w = saliency.shape
+    if isinstance(negatives, str):
+        if negatives not in ("all", "unfixated"):
+            raise InvalidInputError(f"negatives must be 'all', 'unfixated' or explicit locations, got {negatives!r}")
+        out = []
+        for i in range(b):
+            flat = saliency[i].reshape(-1)
+            if negatives == "unfixated":
+                keep = torch.ones_like(flat, dtype=torch.bool)
+                keep[(yi[i] * w + xi[i])[valid[i]]] = False
+                flat = flat[keep]
+            out.append(_auc_pos_neg(pos[i][valid[i]], flat))
+        return torch.tensor(out, dtype=torch.float64)
+    neg, nvalid, _, _ = _points(saliency, negatives, name="negatives")
+    return torch.tensor([_auc_pos_neg(pos[i][valid[i]], neg[i][nvalid[i]]) for i in range(b)], dtype=torch.float64)
+
+
+def shuffled_auc(saliency: Tensor, fixations, other_fixations) -> Tensor:
+    """Shuffled AUC: all-threshold ROC area with negatives = fixations recorded on other images (given explicitly,
+    one row per map), which discounts centre bias. See :func:`auc`."""
+    return auc(saliency, fixations, negatives=other_fixations)
+
+
+def auc_borji(saliency: Tensor, fixations, *, n_splits: int = 100, step: float = 0.1,
+              generator: torch.Generator | None = None, seed: int = 0) -> Tensor:
+    """AUC-Borji (MIT MATLAB definition): the map is rescaled to [0, 1]; for each of ``n_splits`` splits, as many
+    uniformly random pixels (with replacement) as fixations are negatives; thresholds ``0:step:max``; trapezoid
+    with (0, 0) and (1, 1); mean over splits. Random: pass ``generator`` or ``seed`` for reproducible values
+    (the exact expectation is :func:`auc` with ``negatives="all"``)."""
+    saliency = check_maps(saliency)
+    if n_splits < 1 or not step > 0:
+        raise InvalidInputError(f"n_splits must be >= 1 and step > 0, got {n_splits}, {step}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
+    pos, valid, _, _ = _points(saliency, fixations)
+    b = saliency.shape[0]
+    flat = saliency.flatten(1)
+    low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
+    span = high - low
+    norm = torch.where(span > 0, (flat - low) / torch.where(span > 0, span, torch.ones_like(span)),
+                       torch.zeros_like(flat))
+    pos = torch.where(span > 0, (pos - low) / torch.where(span > 0, span, torch.ones_like(span)),
+                      torch.zeros_like(pos))
+    # a common grid 0, step, ... up to 1: thresholds above a split's maximum only add (0, 0) points (no area)
+    thresholds = torch.arange(0, 1 + step / 2, step, dtype=torch.float64).flip(0)
+    out = []
+    for i in range(b):
+        p = pos[i][valid[i]]
+        n = p.numel()
+        if n == 0:
+            out.append(math.nan)
+            continue
+        idx = torch.randint(0, flat.shape[1], (n_splits, n), generator=gen)
+        neg = norm[i][idx]  # [splits, n]
+        tp = (p[None, :] >= thresholds[:, None]).double().mean(dim=1)  # [T]
+        fp = (neg[:, None, :] >= thresholds[None, :, None]).double().mean(dim=2)  # [splits, T]
+        zeros, ones = torch.zeros(n_splits, 1, dtype=torch.float64), torch.ones(n_splits, 1, dtype=torch.float64)
+        tp_all = torch.cat([zeros, tp[None].expand(n_splits, -1), ones], dim=1)
+        fp_all = torch.cat([zeros, fp, ones], dim=1)
+        out.append(float(torch.trapezoid(tp_all, fp_all, dim=1).mean()))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+# ---------------------------------------------------------------------------------------------------- likelihood
+def _check_log_density(log_density: Tensor, name: str, check_normalized: bool, atol: float = 1e-6) -> Tensor:
+    log_density = check_maps(log_density, name, allow_inf=True)
+    if torch.isposinf(log_density).any():
+        raise InvalidInputError(f"{name} contains +inf")
+    if check_normalized:
+        total = torch.logsumexp(log_density.flatten(1), dim=1)
+        bad = (total.abs() > atol).nonzero()
+        if bad.numel():
+            i = int(bad[0])
+            raise InvalidInputError(f"{name} map {i} is not a normalised log density: logsumexp = {float(total[i]):.3g}"
+                                    f" (expected 0); normalise with log_density - logsumexp(log_density) or pass "
+                                    f"check_normalized=False")
+    return log_density
+
+
+def log_likelihood(log_density: Tensor, fixations, *, unit: str = "nats", check_normalized: bool = True) -> Tensor:
+    """Mean log probability of the fixated pixels under each map (pysaliency's per-pixel log-likelihood).
+
+    Args:
+        unit: ``"nats"`` (default, as pysaliency) or ``"bits"``.
+    """
+    if unit not in ("nats", "bits"):
+        raise InvalidInputError(f"unit must be 'nats' or 'bits', got {unit!r}")
+    log_density = _check_log_density(log_density, "log_density", check_normalized)
+    values, valid, _, _ = _points(log_density, fixations)
+    ll = _masked_mean(values, valid)
+    return ll / _LN2 if unit == "bits" else ll
+
+
+def uniform_log_density(height: int, width: int) -> Tensor:
+    """``[H, W]`` log density of the uniform model, ``-log(H W)`` everywhere."""
+    return torch.full((height, width), -math.log(height * width), dtype=torch.float64)
+
+
+def fit_centre_bias(scanpaths: Scanpaths) -> dict:
+    """Fit a 2-D Gaussian to all fixations in normalised image coordinates (x / width, y / height).
+
+    Returns ``{"mean": [mx, my], "cov": [[sxx, sxy], [sxy, syy]]}`` (ddof 0), the input of
+    :func:`centre_bias_log_density`. Needs ``image_size`` on every scanpath.
+    """
+    mask = scanpaths.mask
+    size = scanpaths.image_size
+    if torch.isnan(size[scanpaths.lengths > 0]).any():
+        raise InvalidInputError("fit_centre_bias needs image_size on every scanpath")
+    u = (scanpaths.x / size[:, :1])[mask]
+    v = (scanpaths.y / size[:, 1:])[mask]
+    if u.numel() < 2:
+        raise InvalidInputError(f"fit_centre_bias needs at least 2 fixations, got {u.numel()}")
+    pts = torch.stack([u, v], dim=1)
+    mean = pts.mean(dim=0)
+    centred = pts - mean
+    cov = centred.T @ centred / pts.shape[0]
+    return {"mean": mean.tolist(), "cov": cov.tolist()}
+
+
+def centre_bias_log_density(height: int, width: int, *, mean=(0.5, 0.5), cov=((1 / 16, 0.0), (0.0, 1 / 16))) -> Tensor:
+    """``[H, W]`` log density of a Gaussian centre bias, evaluated at pixel centres and normalised over the
+    image. ``mean``/``cov`` are in normalised coordinates (x / width, y / height); the default is an isotropic
+    Gaussian with sigma = 1/4 of each side; use :func:`fit_centre_bias` to fit them to data."""
+    mean_t = torch.as_tensor(mean, dtype=torch.float64)
+    cov_t = torch.as_tensor(cov, dtype=torch.float64)
+    if mean_t.shape != (2,) or cov_t.shape != (2, 2):
+        raise InvalidInputError(f"mean must have 2 values and cov 2x2, got {tuple(mean_t.shape)}, {tuple(cov_t.shape)}")
+    if torch.linalg.eigvalsh(cov_t).min() <= 0:
+        raise InvalidInputError("cov must be positive definite")
+    ys = (torch.arange(height, dtype=torch.float64) + 0.5) / height
+    xs = (torch.arange(width, dtype=torch.float64) + 0.5) / width
+    d = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1) - mean_t  # [H, W, 2]
+    quad = torch.einsum("hwi,ij,hwj->hw", d, torch.linalg.inv(cov_t), d)
+    logits = -0.5 * quad
+    return logits - torch.logsumexp(logits.flatten(), 0)
+
+
+def information_gain(log_density: Tensor, fixations, baseline="uniform", *, check_normalized: bool = True) -> Tensor:
+    """Information gain over a baseline in bits per fixation: ``mean_i (log p(x_i) - log p_base(x_i)) / ln 2``.
+
+    Args:
+        baseline: ``"uniform"`` (default), ``"centre_bias"`` (default Gaussian of :func:`centre_bias_log_density`),
+            or a log-density tensor ``[H, W]`` / ``[B, H, W]`` (e.g. a fitted centre bias or a pooled-dataset model).
+    """
+    log_density = _check_log_density(log_density, "log_density", check_normalized)
+    b, h, w = log_density.shape
+    if isinstance(baseline, str):
+        if baseline == "uniform":
+            base = uniform_log_density(h, w)
+        elif baseline in ("centre_bias", "center_bias"):
+            base = centre_bias_log_density(h, w)
+        else:
+            raise InvalidInputError(f"baseline must be 'uniform', 'centre_bias' or a log-density tensor, "
+                                    f"got {baseline!r}")
+        base = base.expand(b, h, w)
+    else:
+        base = _check_log_density(baseline, "baseline", check_normalized)
+        if base.shape[0] == 1:
+            base = base.expand(b, -1, -1)
+        check_same_shape(log_density, base, ("log_density", "baseline"))
+    values, valid, xi, yi = _points(log_density, fixations)
+    gain = (values - values_at(base.contiguous(), xi, yi)) / _LN2
+    return _masked_mean(gain, valid)
+
+
+# ---------------------------------------------------------------------------------------------------- EMD
+def emd(saliency: Tensor, target: Tensor, *, size: tuple[int, int] = (24, 32)) -> Tensor:
+    """Earth mover's distance between the two maps as densities, downsampled (area average) to ``size`` = (H, W)
+    cells, Euclidean ground distance in cells. Exact optimal transport via POT (``pip install pot``), an optional
+    dependency: gazekit does not ship its own transport solver."""
+    try:
+        import ot  # noqa: PLC0415
+    except ImportError as err:
+        raise InvalidInputError("emd needs the optional package POT: pip install pot") from err
+    saliency, target = check_maps(saliency), check_maps(target, "target")
+    check_same_shape(saliency, target, ("saliency", "target"))
+    small = [torch.nn.functional.adaptive_avg_pool2d(to_density(m)[:, None], size)[:, 0] for m in (saliency, target)]
+    a, b = (to_density(m).flatten(1).numpy() for m in small)
+    gy, gx = torch.meshgrid(torch.arange(size[0], dtype=torch.float64), torch.arange(size[1], dtype=torch.float64),
+                            indexing="ij")
+    pts = torch.stack([gy.flatten(), gx.flatten()], dim=1)
+    cost = torch.cdist(pts, pts).numpy()
+    return torch.tensor([float(ot.emd2(a[i], b[i], cost)) for i in range(a.shape[0])], dtype=torch.float64)
