@@ -77,10 +77,11 @@ def pair_scanpaths(pred: Scanpaths, human: Scanpaths, *, keys: Sequence[str] = D
     return Pairs(torch.tensor(pi, dtype=torch.int64), torch.tensor(ti, dtype=torch.int64), keys, unmatched)
 
 
-def human_pairs(human: Scanpaths, *, keys: Sequence[str] = DEFAULT_KEYS) -> Pairs:
+def human_pairs(human: Scanpaths, *, keys: Sequence[str] = DEFAULT_KEYS, by_subject: bool = True) -> Pairs:
     """Leave-one-subject-out pairs: every ordered pair of scanpaths of *different* subjects that agree on ``keys``
     (no self-comparison; HAT/IRL's maintainers exclude it, see Scanpath_Prediction issue #24). Scanpaths with
-    an empty subject are treated as distinct observers."""
+    an empty subject are treated as distinct observers. ``by_subject=False`` pairs every two *different
+    scanpaths* instead (e.g. several samples of one model)."""
     keys = _check_keys(keys)
     groups: dict[tuple, list[int]] = {}
     for j, key in enumerate(_key_rows(human, keys)):
@@ -89,7 +90,7 @@ def human_pairs(human: Scanpaths, *, keys: Sequence[str] = DEFAULT_KEYS) -> Pair
     pi, ti, unmatched = [], [], []
     for members in groups.values():
         arr = np.asarray(members)
-        subj = np.asarray([subjects[m] or f"\0{m}" for m in members])
+        subj = np.asarray([(subjects[m] if by_subject else "") or f"\0{m}" for m in members])
         same = subj[:, None] == subj[None, :]
         a, b = np.nonzero(~same)
         pi.append(arr[a])

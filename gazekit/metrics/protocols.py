@@ -1,0 +1,290 @@
+"""Named evaluation protocols: published numbers are only comparable under the same preprocessing, metric
+settings and aggregation, so each preset fixes all three.
+
+``raw`` protocols report mean scores (model vs humans, and the leave-one-subject-out human row).
+``distribution`` protocols (TPP-Gaze, ScanDiff) compare, per metric, the distribution of human-vs-human pair
+scores with the distribution of human-vs-model pair scores and report ``KL(human || model)`` (lower is better,
+0 ideal). Neither paper states how the densities are estimated; **gazekit's reading**: pair-level scores, a
+histogram with ``kl_bins`` equal-width bins over the pooled range of both samples, ``1e-10`` added to every bin
+before normalising, natural log. Use the same reading for every model you compare.
+
+Use :func:`get_protocol` / :func:`list_protocols`; :func:`evaluate` runs any metric set with the same engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from gazekit.errors import GazekitError, InvalidInputError, UnknownNameError
+from gazekit.metrics.pairing import (DEFAULT_KEYS, aggregate, human_pairs, metric_columns, pair_scanpaths,
+                                     score_pairs)
+from gazekit.metrics.registry import get_pair_metric
+from gazekit.scanpaths import Scanpaths, ValidationReport, _compact
+
+__all__ = ["MetricSetting", "Protocol", "ScoreResult", "get_protocol", "list_protocols", "evaluate",
+           "histogram_kl", "diversity_scores", "PROTOCOLS"]
+
+
+@dataclass(frozen=True)
+class MetricSetting:
+    """One column group of a protocol: a registered pair metric under a label, with fixed options."""
+
+    label: str
+    metric: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named evaluation preset (see the module docstring and each preset's ``description``)."""
+
+    name: str
+    description: str
+    metrics: tuple[MetricSetting, ...]
+    size: tuple[int, int] | None = None  # rescale every scanpath to (width, height) px before scoring
+    drop_first: bool = False  # drop the first fixation of every scanpath
+    min_length: int = 0  # then remove scanpaths with fewer fixations
+    max_length: int | None = None  # then keep at most this many fixations
+    mode: str = "raw"  # "raw" or "distribution"
+    kl_bins: int = 50
+    diversity: bool = False
+    reading: str = ""  # which reading gazekit implements where the published protocol is ambiguous
+
+    def prepare(self, sp: Scanpaths, report: ValidationReport | None = None) -> Scanpaths:
+        """Apply the preprocessing; removed scanpaths are counted in ``report``."""
+        if self.size is not None:
+            sp = sp.rescale(*self.size)
+        if self.drop_first and len(sp):
+            keep = sp.mask.clone()
+            keep[:, 0] = False
+            sp = _compact(sp, keep)
+        if self.min_length:
+            short = sp.lengths < self.min_length
+            if report is not None:
+                report.add("dropped_scanpaths", f"fewer than {self.min_length} fixations", int(short.sum()))
+            sp = sp[~short]
+        if self.max_length is not None:
+            sp = sp.truncate(self.max_length)
+        return sp
+
+
+def _setting(label: str, metric: str | None = None, **options) -> MetricSetting:
+    return MetricSetting(label, metric or label, options)
+
+
+_CHEN = (_setting("multimatch", screen_size=(320, 240)),
+         _setting("scanmatch", x_bins=16, y_bins=12, threshold=3.5),
+         _setting("scanmatch_duration", x_bins=16, y_bins=12, threshold=3.5, temporal_bin=50.0),
+         _setting("edit_distance", grid=5),
+         _setting("tde"))
+_TPP = (_setting("multimatch"),
+        _setting("scanmatch", x_bins=14, y_bins=8, threshold=3.5),
+        _setting("scanmatch_duration", x_bins=14, y_bins=8, threshold=3.5, temporal_bin=50.0),
+        _setting("sequence_score"),
+        _setting("sequence_score_duration", "sequence_score", temporal_bin=50.0))
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    Protocol("default", "Raw scores with each metric's default settings, native resolution, all fixations.",
+             (_setting("multimatch"), _setting("scanmatch"), _setting("sequence_score"))),
+    Protocol("chenlstm",
+             "Raw-score protocol of ChenLSTM (CVPR'21) and GazeXplain on OSIE: scanpaths scored at 320x240, "
+             "MultiMatch with screen 320x240, ScanMatch 16x12 bins, threshold 3.5, 50 ms time bins, SED on a "
+             "5x5 grid, STDE; the human row averages all pairs of different subjects.",
+             _CHEN, size=(320, 240),
+             reading="The human row is gazekit's leave-one-subject-out mean (per scanpath, then over scanpaths); "
+                     "ChenLSTM averages all different-subject pairs directly, which weights images by their "
+                     "number of pairs."),
+    Protocol("tppgaze",
+             "Distribution protocol of TPP-Gaze (WACV'25): first fixation dropped, scanpaths shorter than 4 "
+             "removed, ScanMatch 14 bins on the longer side and 8 on the shorter, 50 ms time bins; per metric, "
+             "KL divergence between the human-human and human-model score distributions (lower is better).",
+             _TPP, drop_first=True, min_length=4, mode="distribution",
+             reading="14x8 is applied as x_bins=14, y_bins=8 (landscape images); KL density estimate as in the "
+                     "module docstring."),
+    Protocol("scandiff",
+             "ScanDiff (ICCV'25): the TPP-Gaze KL protocol at the original image size with 50 ms time bins, "
+             "plus diversity scores of the model's samples.",
+             _TPP, drop_first=True, min_length=4, mode="distribution", diversity=True,
+             reading="ScanDiff's code computes 14x8 bins but then calls ScanMatch with 16x12; gazekit implements "
+                     "the paper's 14x8. The diversity scores are gazekit's definitions (see diversity_scores), "
+                     "not a reproduction of ScanDiff's DSS/RSS, whose exact formulas we could not verify."),
+)}
+
+
+def list_protocols() -> list[str]:
+    return sorted(PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise UnknownNameError("protocol", name, list(PROTOCOLS))
+    return PROTOCOLS[name]
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+def histogram_kl(p_samples: Tensor, q_samples: Tensor, *, bins: int = 50, eps: float = 1e-10) -> float:
+    """``KL(P || Q)`` in nats between two samples, via histograms on a shared equal-width grid over the pooled
+    range (``eps`` added to every bin). NaN values are ignored; NaN when either sample is empty."""
+    p = torch.as_tensor(p_samples, dtype=torch.float64).flatten()
+    q = torch.as_tensor(q_samples, dtype=torch.float64).flatten()
+    p, q = p[~torch.isnan(p)], q[~torch.isnan(q)]
+    if p.numel() == 0 or q.numel() == 0:
+        return math.nan
+    if bins < 1:
+        raise InvalidInputError(f"bins must be >= 1, got {bins}")
+    lo, hi = float(torch.minimum(p.min(), q.min())), float(torch.maximum(p.max(), q.max()))
+    if hi <= lo:
+        return 0.0
+    hp = torch.histc(p, bins=bins, min=lo, max=hi) + eps
+    hq = torch.histc(q, bins=bins, min=lo, max=hi) + eps
+    hp, hq = hp / hp.sum(), hq / hq.sum()
+    return float((hp * torch.log(hp / hq)).sum())
+
+
+def diversity_scores(metric: str, pred: Scanpaths, human: Scanpaths, *, keys: Sequence[str] = DEFAULT_KEYS,
+                     options: dict | None = None, column: int = 0) -> dict[str, float]:
+    """Diversity of a model's samples, for a similarity metric (higher = more similar), gazekit's definitions:
+
+    * ``model_diversity`` = 1 - mean similarity between different model samples on the same image (and task);
+    * ``human_diversity`` = the same for different human subjects (the target level of variability);
+    * ``best_match`` = mean over human scanpaths of the highest similarity among the model's samples on that
+      image (a recall: is every human behaviour produced by some sample?).
+    """
+    spec = get_pair_metric(metric)
+    if not spec.higher_is_better:
+        raise InvalidInputError(f"diversity_scores needs a similarity metric; {metric!r} is a distance")
+    mp = human_pairs(pred, keys=keys, by_subject=False)
+    hp = human_pairs(human, keys=keys)
+    out = {}
+    for name, sp, pairs in (("model_diversity", pred, mp), ("human_diversity", human, hp)):
+        vals = score_pairs(spec, sp, sp, pairs, options=options)[:, column] if len(pairs) else torch.zeros(0)
+        out[name] = 1.0 - float(torch.nanmean(vals)) if vals.numel() else math.nan
+    cross = pair_scanpaths(human, pred, keys=keys)  # human rows, model partners
+    vals = score_pairs(spec, human, pred, cross, options=options)[:, column]
+    best = torch.full((len(human),), -math.inf, dtype=torch.float64)
+    best = best.scatter_reduce(0, cross.pred_index, torch.nan_to_num(vals, nan=-math.inf), reduce="amax")
+    found = torch.isfinite(best)
+    out["best_match"] = float(best[found].mean()) if found.any() else math.nan
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the engine
+@dataclass
+class ScoreResult:
+    """Rows of ``{"group", "metric", "model", "human", "kl", "pairs", "human_pairs"}`` plus bookkeeping."""
+
+    protocol: str
+    rows: list[dict]
+    skipped: dict[str, str]
+    unmatched_predictions: int
+    report: ValidationReport
+    diversity: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
+        return {"protocol": self.protocol, "rows": clean, "skipped": self.skipped,
+                "unmatched_predictions": self.unmatched_predictions, "dropped": self.report.to_dict(),
+                "diversity": self.diversity}
+
+
+def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clusters=None) -> dict:
+    spec = get_pair_metric(setting.metric)
+    opts = dict(setting.options)
+    if "clusters" in spec.needs and "clusters" not in opts:
+        if clusters is None:
+            if "clusters" not in cache:
+                from gazekit.metrics.functional.clusters import fit_clusters
+
+                cache["clusters"] = fit_clusters(human, description="fitted by gazekit score on the human scanpaths")
+            clusters = cache["clusters"]
+        opts["clusters"] = clusters
+    if "label_maps" in spec.needs and "label_maps" not in opts and "label_attr" not in opts:
+        raise InvalidInputError(f"{setting.metric} needs segmentation label maps (options label_maps/label_attr)")
+    return opts
+
+
+def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol = "default", *,
+             metrics: Sequence[str] | None = None, by: str | None = None, human_baseline: bool = True,
+             keys: Sequence[str] = DEFAULT_KEYS, clusters=None, chunk_size: int = 4096,
+             progress: Callable[[str, int | None, int], None] | None = None) -> ScoreResult:
+    """Score predictions against humans under a protocol.
+
+    Args:
+        pred: predicted scanpaths, or None to report only the human baseline.
+        human: human scanpaths.
+        protocol: a preset name or :class:`Protocol`.
+        metrics: override the protocol's metric labels (registry names, or labels of the protocol's settings).
+        by: split rows by ``"image"``, ``"subject"`` or ``"task"``.
+        human_baseline: also compute the leave-one-subject-out human score (always on in distribution mode).
+        clusters: frozen sequence-score clusters (default: fitted once on ``human``).
+        progress: ``progress(label, total, advance)``; ``total`` is given once per metric with advance 0.
+    Metrics that cannot run on this data (missing durations, label maps, an unregistered name) are listed in
+    ``skipped`` with the reason rather than failing the whole run.
+    """
+    proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    if metrics:
+        known = {s.label: s for s in proto.metrics}
+        proto = replace(proto, metrics=tuple(known.get(m) or MetricSetting(m, m, {}) for m in metrics))
+    report = ValidationReport()
+    human = proto.prepare(human, report)
+    pred = proto.prepare(pred, report) if pred is not None else None
+    distribution = proto.mode == "distribution"
+    if distribution and pred is None:
+        raise InvalidInputError(f"protocol {proto.name!r} compares models with humans: --pred is required")
+    pairs = pair_scanpaths(pred, human, keys=keys) if pred is not None else None
+    hpairs = human_pairs(human, keys=keys) if (human_baseline or distribution) else None
+    rows, skipped, cache, diversity = [], {}, {}, {}
+    for setting in proto.metrics:
+        try:
+            spec = get_pair_metric(setting.metric)
+            opts = _resolve_options(setting, human, cache, clusters)
+            cols = [c.replace(spec.name, setting.label, 1) for c in metric_columns(spec)]
+            model_vals = human_vals = None
+            jobs = [(pairs, pred, "model")] if pairs is not None else []
+            jobs += [(hpairs, human, "human")] if hpairs is not None else []
+            for job_pairs, job_pred, who in jobs:
+                label = f"{setting.label} ({who})"
+                if progress:
+                    progress(label, len(job_pairs), 0)
+                step = (lambda n, label=label: progress(label, None, n)) if progress else None
+                vals = score_pairs(spec, job_pred, human, job_pairs, options=opts, chunk_size=chunk_size,
+                                   progress=step)
+                if who == "model":
+                    model_vals = vals
+                else:
+                    human_vals = vals
+        except GazekitError as err:
+            skipped[setting.label] = str(err)
+            continue
+        model_groups = aggregate(model_vals, pairs, pred, by=by) if model_vals is not None else {}
+        human_groups = aggregate(human_vals, hpairs, human, by=by) if human_vals is not None else {}
+        for g in sorted(set(model_groups) | set(human_groups)):
+            for k, col in enumerate(cols):
+                row = {"group": g, "metric": col,
+                       "model": float(model_groups[g][k]) if g in model_groups else math.nan,
+                       "human": float(human_groups[g][k]) if g in human_groups else math.nan,
+                       "higher_is_better": spec.higher_is_better}
+                if distribution:
+                    msel = _group_rows(pairs.pred_index, pred, by, g)
+                    hsel = _group_rows(hpairs.pred_index, human, by, g)
+                    row["kl"] = histogram_kl(human_vals[hsel, k], model_vals[msel, k], bins=proto.kl_bins)
+                rows.append(row)
+        if proto.diversity and spec.higher_is_better and pred is not None:
+            try:
+                diversity[setting.label] = diversity_scores(setting.metric, pred, human, keys=keys, options=opts)
+            except GazekitError as err:
+                skipped[f"{setting.label} diversity"] = str(err)
+    return ScoreResult(proto.name, rows, skipped, len(pairs.unmatched) if pairs is not None else 0, report,
+                       diversity)
+
+
+def _group_rows(index: Tensor, sp: Scanpaths, by: str | None, group: str) -> Tensor:
+    if by is None:
+        return torch.ones(index.numel(), dtype=torch.bool)
+    labels = getattr(sp, by)
+    return torch.tensor([labels[i] == group for i in index.tolist()], dtype=torch.bool)
