@@ -1,0 +1,145 @@
+"""``gazekit score``: score predicted scanpaths against human scanpaths, with the human ceiling beside them."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from gazekit.errors import InvalidInputError
+
+COMMAND = "score"
+HELP = "score predicted scanpaths against human scanpaths (pairs by image and task), with a human baseline"
+DESCRIPTION = (
+    "Pair every predicted scanpath with the human scanpaths on the same image (and task), score the pairs with "
+    "the chosen scanpath metrics and print a table of means. PRED and HUMAN are scanpath table files "
+    "(.csv/.parquet/.json written by Scanpaths.save) or registered dataset names (see 'gazekit data list'). "
+    "--human-baseline adds the leave-one-subject-out human score (each subject against every other subject on "
+    "the same image). --protocol picks a named preset (default, chenlstm, tppgaze, scandiff) that fixes "
+    "preprocessing and metric settings.")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--pred", help="predicted scanpaths: a table file or a dataset name (omit with "
+                                       "--human-baseline to score only the humans)")
+    parser.add_argument("--human", required=True, help="human scanpaths: a table file or a dataset name")
+    parser.add_argument("--metrics", nargs="+", metavar="METRIC",
+                        help="pair metrics by registry name (default: the protocol's set)")
+    parser.add_argument("--by", choices=("image", "subject", "task"), help="one row per image, subject or task")
+    parser.add_argument("--human-baseline", action="store_true",
+                        help="add the leave-one-subject-out human score column")
+    parser.add_argument("--protocol", default="default", help="evaluation preset (default: %(default)s)")
+    parser.add_argument("--keys", nargs="+", default=["image", "task"],
+                        help="attributes a prediction and a human scanpath must share (default: image task)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--csv", metavar="FILE", help="write the result rows as CSV")
+    parser.add_argument("--list", action="store_true", help="list the pair metrics and protocols, then exit")
+
+
+def load_scanpaths(source: str):
+    """A table file (by suffix) or a registered dataset name -> Scanpaths."""
+    from gazekit.scanpaths import Scanpaths
+
+    path = Path(source)
+    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".json") or path.exists():
+        return Scanpaths.load(path)
+    from gazekit.datasets import load_dataset
+
+    return load_dataset(source).scanpaths
+
+
+def _print_listing(console) -> None:
+    from rich.table import Table
+
+    from gazekit.metrics.protocols import PROTOCOLS
+    from gazekit.metrics.registry import get_pair_metric, list_pair_metrics
+
+    table = Table(title="pair metrics")
+    for col in ("name", "better", "outputs", "needs", "description"):
+        table.add_column(col, overflow="fold")
+    for name in list_pair_metrics():
+        s = get_pair_metric(name)
+        table.add_row(name, "higher" if s.higher_is_better else "lower", ", ".join(s.outputs), ", ".join(s.needs),
+                      s.description)
+    console.print(table)
+    prot = Table(title="protocols")
+    prot.add_column("name")
+    prot.add_column("description", overflow="fold")
+    for name, p in sorted(PROTOCOLS.items()):
+        prot.add_row(name, p.description + (f" Reading: {p.reading}" if p.reading else ""))
+    console.print(prot)
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from gazekit.metrics.protocols import evaluate
+
+    console = Console(stderr=False)
+    if args.list:
+        _print_listing(console)
+        return 0
+    if args.pred is None and not args.human_baseline:
+        raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
+    human = load_scanpaths(args.human)
+    pred = load_scanpaths(args.pred) if args.pred else None
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(label: str, total, advance: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.advance(tasks[label], advance)
+
+        result = evaluate(pred, human, args.protocol, metrics=args.metrics, by=args.by,
+                          human_baseline=args.human_baseline, keys=args.keys, progress=progress)
+    distribution = any("kl" in r for r in result.rows)
+    title = (f"gazekit score: protocol {result.protocol!r}, {len(human)} human"
+             + (f", {len(pred)} predicted" if pred is not None else "") + " scanpaths")
+    table = Table(title=title)
+    for col in (["group"] if args.by else []) + ["metric", "better"]:
+        table.add_column(col)
+    if pred is not None:
+        table.add_column("model", justify="right")
+    if args.human_baseline or distribution:
+        table.add_column("human (LOSO)", justify="right")
+    if distribution:
+        table.add_column("KL(human||model)", justify="right")
+    for r in result.rows:
+        cells = ([r["group"]] if args.by else []) + [r["metric"], "higher" if r["higher_is_better"] else "lower"]
+        if pred is not None:
+            cells.append(_fmt(r["model"]))
+        if args.human_baseline or distribution:
+            cells.append(_fmt(r["human"]))
+        if distribution:
+            cells.append(_fmt(r.get("kl")))
+        table.add_row(*cells)
+    console.print(table)
+    for label, diversity in result.diversity.items():
+        console.print(f"diversity ({label}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in diversity.items()))
+    if result.unmatched_predictions:
+        console.print(f"[yellow]{result.unmatched_predictions} predicted scanpaths had no human scanpath on their "
+                      f"image/task and were not scored[/yellow]")
+    if not result.report.empty:
+        console.print(f"[yellow]protocol preprocessing: {result.report}[/yellow]")
+    for label, reason in result.skipped.items():
+        console.print(f"[yellow]skipped {label}: {reason}[/yellow]")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+    if args.csv:
+        import pandas as pd
+
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(result.rows).to_csv(args.csv, index=False)
+    if not result.rows:
+        console.print("[red]no metric could be computed[/red]")
+        return 1
+    return 0
