@@ -1,0 +1,199 @@
+"""A LightningDataModule yielding ``(images, scanpaths)`` batches for any registered dataset (or table file).
+
+Batches:
+    * ``images``: ``[B, 3, H, W]`` float32 RGB in [0, 1], resized to ``image_size``; row ``b`` is the image that
+      scanpath ``b`` was recorded on. For datasets that ship no images (``coco_search18``, ``amazon_books``,
+      tables without image files) ``images`` is ``None`` and only the scanpaths flow.
+    * ``scanpaths``: one padded :class:`~gazekit.scanpaths.Scanpaths` of B rows, rescaled from each scanpath's
+      ``image_size`` to ``image_size`` (coordinates, target boxes and pixels per degree scale together; durations
+      do not change). Padding happens only in :func:`~gazekit.datasets.collate.collate_gaze`.
+
+Splits: by image, with :func:`~gazekit.datasets.splits.split_by` (seeded, deterministic; every scanpath of an
+image lands in the same split). Decoded, resized images are kept in memory as uint8 (``3 * H * W`` bytes each)
+and, with ``preload_images=True``, decoded once in ``setup`` before the workers fork so they share them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gazekit.datasets.base import GazeDataset
+from gazekit.datasets.collate import collate_gaze
+from gazekit.datasets.splits import split_by
+from gazekit.errors import InvalidInputError
+from gazekit.images import load_image
+from gazekit.scanpaths import Scanpaths
+
+SPLITS = ("train", "val", "test")
+
+
+class ImageCache:
+    """Image name -> decoded ``[3, H, W]`` uint8 tensor resized to ``size`` (H, W), decoded on first use."""
+
+    def __init__(self, paths: dict, size: tuple[int, int] | None):
+        self.paths, self.size, self._cache = dict(paths), size, {}
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def get(self, name: str) -> torch.Tensor:
+        img = self._cache.get(name)
+        if img is None:
+            if name not in self.paths:
+                raise InvalidInputError(f"no image file for image {name!r}")
+            img = _decode_resized(self.paths[name], self.size)
+            self._cache[name] = img
+        return img
+
+
+def _decode_resized(path, size: tuple[int, int] | None) -> torch.Tensor:
+    """``[3, H, W]`` uint8 RGB resized to ``size`` (area interpolation). 8-bit grey/colour files take a fast
+    uint8 path; anything else (alpha, 16-bit) goes through :func:`gazekit.images.load_image` conversions."""
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else np.zeros(0, np.uint8)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if raw is None:
+        raise InvalidInputError(f"{str(path)!r} is missing or not a readable image")
+    if raw.dtype == np.uint8 and (raw.ndim == 2 or raw.shape[2] == 3):
+        if size is not None and raw.shape[:2] != tuple(size):
+            raw = cv2.resize(raw, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+        rgb = np.repeat(raw[:, :, None], 3, axis=2) if raw.ndim == 2 else raw[:, :, ::-1]
+        return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+    img = load_image(path)
+    if size is not None and tuple(img.shape[1:]) != tuple(size):
+        img = torch.nn.functional.interpolate(img[None], size=tuple(size), mode="bilinear", antialias=True,
+                                              align_corners=False)[0]
+    return img.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+class ScanpathImageDataset(Dataset):
+    """One item per scanpath: ``(image [3, H, W] uint8 or None, one-row Scanpaths)``."""
+
+    def __init__(self, scanpaths: Scanpaths, images: ImageCache | None):
+        self.scanpaths, self.images = scanpaths, images
+
+    def __len__(self) -> int:
+        return len(self.scanpaths)
+
+    def __getitem__(self, i: int):
+        sp = self.scanpaths[int(i)]
+        return (self.images.get(sp.image[0]) if self.images is not None else None), sp
+
+    def __getitems__(self, indices: list[int]):
+        """Batched fetch used by DataLoader: one ``([n, 3, H, W], n-row Scanpaths)`` item per batch (one
+        index operation instead of n), which :func:`collate_gaze` accepts like n single items."""
+        sp = self.scanpaths[[int(i) for i in indices]]
+        images = torch.stack([self.images.get(name) for name in sp.image]) if self.images is not None else None
+        return [(images, sp)]
+
+
+class GazeDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over one dataset.
+
+    Args:
+        dataset: a registered name (``gazekit.datasets.list_datasets()``), a path to a scanpath table, or a
+            loaded :class:`GazeDataset`.
+        root: dataset folder (default: its folder under the data root).
+        image_size: ``(height, width)`` in pixels that images and scanpaths are resized to; None keeps the
+            native size (then all images of a batch must have the same size).
+        batch_size: scanpaths per batch.
+        num_workers: DataLoader worker processes.
+        fractions: fractions of the distinct images in train, val and test.
+        seed: split seed (see :mod:`gazekit.datasets.splits`).
+        with_images: load images (default: when the dataset has image files). Every scanpath's image must then
+            exist.
+        preload_images: decode all images of the used splits in ``setup`` (shared by forked workers).
+        max_length: keep at most this many fixations per scanpath (None: all).
+        on_invalid: policy passed to the reader (``"raise"``, ``"drop"``, ``"clip"``).
+        dataset_kwargs: extra keyword arguments for the reader (e.g. ``{"split_file": ...}``).
+        shuffle: shuffle the training loader.
+    """
+
+    def __init__(self, dataset: str | GazeDataset = "osie", root: str | None = None,
+                 image_size: Sequence[int] | None = (240, 320), batch_size: int = 32, num_workers: int = 0,
+                 fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, with_images: bool | None = None,
+                 preload_images: bool = True, max_length: int | None = None, on_invalid: str = "raise",
+                 dataset_kwargs: dict | None = None, shuffle: bool = True):
+        super().__init__()
+        if image_size is not None:
+            image_size = tuple(int(v) for v in image_size)
+            if len(image_size) != 2 or min(image_size) < 1:
+                raise InvalidInputError(f"image_size must be (height, width) positive ints, got {image_size}")
+        if int(batch_size) < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset_spec, self.root, self.image_size = dataset, root, image_size
+        self.batch_size, self.num_workers, self.fractions, self.seed = int(batch_size), int(num_workers), fractions, seed
+        self.with_images, self.preload_images, self.max_length = with_images, preload_images, max_length
+        self.on_invalid, self.dataset_kwargs, self.shuffle = on_invalid, dict(dataset_kwargs or {}), shuffle
+        self.data: GazeDataset | None = None
+        self.splits: dict[str, torch.Tensor] = {}
+        self.image_cache: ImageCache | None = None
+        self._datasets: dict[str, ScanpathImageDataset] = {}
+
+    # ---------------------------------------------------------------- setup
+    def load(self) -> GazeDataset:
+        if self.data is None:
+            if isinstance(self.dataset_spec, GazeDataset):
+                self.data = self.dataset_spec
+            else:
+                from gazekit.datasets.table import open_dataset
+
+                self.data = open_dataset(str(self.dataset_spec), root=self.root, on_invalid=self.on_invalid,
+                                         **self.dataset_kwargs)
+        return self.data
+
+    def prepare_data(self) -> None:
+        self.load()  # parses once and fills the on-disk cache
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._datasets:
+            return
+        data = self.load()
+        sp = data.scanpaths if self.max_length is None else data.scanpaths.truncate(self.max_length)
+        if self.image_size is not None:
+            sp = sp.rescale(self.image_size[1], self.image_size[0])
+        use_images = bool(data.images) if self.with_images is None else self.with_images
+        if use_images:
+            missing = sorted(set(sp.image) - set(data.images))
+            if missing:
+                raise InvalidInputError(f"dataset {data.name!r}: {len(missing)} image(s) have no file, e.g. "
+                                        f"{missing[:3]}; pass with_images=False to train on scanpaths only")
+            self.image_cache = ImageCache(data.images, self.image_size)
+        index = split_by(sp.image, self.fractions, self.seed, SPLITS)
+        self.splits = {name: torch.as_tensor(idx) for name, idx in index.items()}
+        self._datasets = {name: ScanpathImageDataset(sp[idx.tolist()], self.image_cache)
+                          for name, idx in index.items()}
+        if self.image_cache is not None and self.preload_images:
+            for name in sorted(set(sp.image)):
+                self.image_cache.get(name)
+
+    def split(self, name: str) -> ScanpathImageDataset:
+        if name not in SPLITS:
+            raise InvalidInputError(f"unknown split {name!r}; expected one of {list(SPLITS)}")
+        self.setup()
+        return self._datasets[name]
+
+    # ---------------------------------------------------------------- loaders
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return DataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, collate_fn=collate_gaze,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.shuffle)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
