@@ -92,3 +92,19 @@ def test_conditional_input_errors():
         C.conditional_information_gain(torch.log(probs), sp, baseline=torch.zeros(3, 3))
     short = Scanpaths.from_sequences([[0.5]], [[0.5]])
     assert math.isnan(float(C.conditional_auc(probs[:, :1], short)))  # nothing to score after the first fixation
+
+
+def test_metric_classes():
+    from gazekit.metrics.conditional import ConditionalAUC, ConditionalInformationGain, ConditionalNSS
+
+    sp, probs = _setup()
+    cig = ConditionalInformationGain()
+    cig.update(torch.log(probs), sp)
+    cig.update(torch.log(probs), sp, "uniform")
+    assert float(cig.compute()) == pytest.approx(float(C.conditional_information_gain(torch.log(probs), sp)))
+    cauc = ConditionalAUC(variant="hat")
+    cauc.update(probs, sp)
+    assert float(cauc.compute()) == pytest.approx((1 + (1 - 1 / 6)) / 2)
+    cnss = ConditionalNSS()
+    cnss.update(probs, sp)
+    assert float(cnss.compute()) == pytest.approx(float(C.conditional_nss(probs, sp)))

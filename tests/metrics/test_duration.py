@@ -50,3 +50,19 @@ def test_errors():
         D.duration_ks(torch.tensor([]), torch.tensor([100.0]))
     with pytest.raises(InvalidInputError, match="equal"):
         D.fit_lognormal(torch.tensor([100.0, 100.0]))
+
+
+def test_metric_classes_and_merge():
+    from gazekit.metrics.duration import DurationKS, DurationLogLikelihood, DurationWasserstein
+
+    rng = np.random.default_rng(3)
+    a, b = rng.lognormal(5, 0.5, 100), rng.lognormal(5.2, 0.5, 80)
+    for cls, fn in ((DurationKS, D.duration_ks), (DurationWasserstein, D.duration_wasserstein),
+                    (DurationLogLikelihood, D.duration_log_likelihood)):
+        m1, m2 = cls(), cls()
+        m1.update(torch.tensor(a[:50]), torch.tensor(b[:40]))
+        m2.update(torch.tensor(a[50:]), torch.tensor(b[40:]))
+        merged = cls()
+        merged.merge_state(m1)  # what the DDP sync does with dist_reduce_fx="cat"
+        merged.merge_state(m2)
+        assert float(merged.compute()) == pytest.approx(fn(torch.tensor(a), torch.tensor(b)), abs=1e-12)

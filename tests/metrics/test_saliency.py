@@ -225,3 +225,39 @@ def test_emd_matches_pot_or_says_why():
     b[0, 3, 4] = 1
     assert float(S.emd(a, b, size=(8, 8))) == pytest.approx(5.0)
     assert ot is not None
+
+
+# ------------------------------------------------------------------------------------------- Metric classes
+def test_metric_classes_accumulate_and_merge():
+    from gazekit.metrics.saliency import AUC, CC, KLD, NSS, SIM, AUCJudd, InformationGain, ShuffledAUC
+
+    maps, gt, xs, ys = _case(seed=4)
+    t, g = torch.tensor(maps), torch.tensor(gt)
+    fix = (torch.tensor(xs), torch.tensor(ys))
+    for cls, args, fn in ((NSS, (t, fix), S.nss), (AUCJudd, (t, fix), S.auc_judd), (AUC, (t, fix), S.auc),
+                          (CC, (t, g), S.cc), (SIM, (t, g), S.sim), (KLD, (t, g), S.kld)):
+        metric = cls()
+        metric.update(*(a[:2] if isinstance(a, Tensor) else (a[0][:2], a[1][:2]) for a in args))
+        metric.update(*(a[2:] if isinstance(a, Tensor) else (a[0][2:], a[1][2:]) for a in args))
+        assert float(metric.compute()) == pytest.approx(float(fn(*args).mean()), abs=1e-12), cls.__name__
+        # what DDP does: states of two ranks reduced with their dist_reduce_fx (sum)
+        other = cls()
+        other.update(*args)
+        merged = cls()
+        merged.merge_state(metric)
+        merged.merge_state(other)
+        assert float(merged.compute()) == pytest.approx(float(fn(*args).mean()), abs=1e-12)
+        assert {getattr(r, "__name__", str(r)) for r in metric._reductions.values()} == {"dim_zero_sum"}
+    ld = torch.log(torch.softmax(t.flatten(1), 1)).reshape(t.shape)
+    ig = InformationGain(baseline="uniform")
+    ig.update(ld, fix)
+    assert float(ig.compute()) == pytest.approx(float(S.information_gain(ld, fix).mean()), abs=1e-12)
+    s = ShuffledAUC()
+    s.update(t, fix, (torch.tensor(xs[::-1].copy()), torch.tensor(ys[::-1].copy())))
+    assert 0 <= float(s.compute()) <= 1
+    empty = NSS()
+    empty.update(t[:1], (torch.full((1, 2), math.nan), torch.full((1, 2), math.nan)))
+    assert math.isnan(float(empty.compute())) and float(empty.num_undefined) == 1
+
+
+Tensor = torch.Tensor

@@ -73,3 +73,21 @@ def test_oat_behaviour_and_error():
     sp = Scanpaths.from_sequences([[1, 18, 40]], [[1, 12, 40]])
     boxes = torch.tensor([[0, 0, 5, 5], [15, 10, 20, 15], [30, 30, 35, 35]], dtype=torch.float64)
     assert Q.snap_to_objects(sp, boxes).tolist() == [[0, 1, 2]]
+
+
+def test_metric_classes():
+    from gazekit.metrics.search import FixationsToTarget, ScanpathRatio, TargetFixationProbability
+
+    sp = _sp()
+    tfp = TargetFixationProbability(max_steps=4)
+    tfp.update(sp[[0, 1]])
+    tfp.update(sp[[2, 3]])
+    out = tfp.compute()
+    assert out["curve"].tolist() == [0.0, 0.25, 0.5, 0.5]
+    assert float(out["tfp_auc"]) == 1.25 and float(out["found_rate"]) == 0.5
+    ftt = FixationsToTarget()
+    ftt.update(sp)
+    assert float(ftt.compute()) == 1.5
+    ratio = ScanpathRatio()
+    ratio.update(sp)
+    assert float(ratio.compute()) == pytest.approx(float(torch.nanmean(Q.scanpath_ratio(sp))))
