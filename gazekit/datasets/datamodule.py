@@ -111,7 +111,8 @@ class GazeDataModule(pl.LightningDataModule):
             exist.
         preload_images: decode all images of the used splits in ``setup`` (shared by forked workers).
         max_length: keep at most this many fixations per scanpath (None: all).
-        on_invalid: policy passed to the reader (``"raise"``, ``"drop"``, ``"clip"``).
+        on_invalid: policy passed to the reader (``"raise"``, ``"drop"``, ``"clip"``); None: the reader's
+            default (documented per dataset).
         dataset_kwargs: extra keyword arguments for the reader (e.g. ``{"split_file": ...}``).
         shuffle: shuffle the training loader.
     """
@@ -119,7 +120,7 @@ class GazeDataModule(pl.LightningDataModule):
     def __init__(self, dataset: str | GazeDataset = "osie", root: str | None = None,
                  image_size: Sequence[int] | None = (240, 320), batch_size: int = 32, num_workers: int = 0,
                  fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, with_images: bool | None = None,
-                 preload_images: bool = True, max_length: int | None = None, on_invalid: str = "raise",
+                 preload_images: bool = True, max_length: int | None = None, on_invalid: str | None = None,
                  dataset_kwargs: dict | None = None, shuffle: bool = True):
         super().__init__()
         if image_size is not None:
@@ -145,8 +146,8 @@ class GazeDataModule(pl.LightningDataModule):
             else:
                 from gazekit.datasets.table import open_dataset
 
-                self.data = open_dataset(str(self.dataset_spec), root=self.root, on_invalid=self.on_invalid,
-                                         **self.dataset_kwargs)
+                policy = {} if self.on_invalid is None else {"on_invalid": self.on_invalid}
+                self.data = open_dataset(str(self.dataset_spec), root=self.root, **policy, **self.dataset_kwargs)
         return self.data
 
     def prepare_data(self) -> None:
