@@ -93,9 +93,10 @@ def map_grid_xy(image_hw: tuple[int, int], map_hw: tuple[int, int], device=None)
 
 
 def in_box(xy: Tensor, box: Tensor, margin: float = 0.0) -> Tensor:
-    """True where (x, y) lies in (x0, y0, x1, y1) grown by ``margin`` px; False for NaN boxes."""
-    return ((xy[..., 0] >= box[..., 0] - margin) & (xy[..., 0] <= box[..., 2] + margin)
-            & (xy[..., 1] >= box[..., 1] - margin) & (xy[..., 1] <= box[..., 3] + margin))  # fmt: skip
+    """True where (x, y) lies strictly inside (x0, y0, x1, y1) grown by ``margin`` px (the convention of
+    :func:`gazekit.metrics.functional.search.on_target`); False for NaN boxes."""
+    return ((xy[..., 0] > box[..., 0] - margin) & (xy[..., 0] < box[..., 2] + margin)
+            & (xy[..., 1] > box[..., 1] - margin) & (xy[..., 1] < box[..., 3] + margin))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- search loop
