@@ -1,0 +1,61 @@
+"""Evaluation protocols, one per model task kind (``model.task_kind``), registered by name.
+
+An evaluator is ``fn(model, dataset, *, images, train_images, model_name, seed, n_samples, show_progress,
+**options) -> dict``:
+
+* ``model``: a gazekit model (``predict_scanpaths``, maybe ``conditional_log_density``).
+* ``dataset``: a loaded :class:`~gazekit.datasets.base.GazeDataset`.
+* ``images``: the image names to score (e.g. the test split), or None for all.
+* ``train_images``: the image names baselines may be fitted on (None: fit on the evaluated images and say so).
+* ``n_samples``: scanpaths sampled per image (None: the evaluator's default).
+* returns a JSON-serialisable dict; a ``"table"`` entry (a list of rows ``{"metric": ..., "<method>": value}``)
+  is what ``gazekit evaluate`` prints.
+
+``gazekit evaluate`` picks the evaluator by ``model.task_kind`` (``freeview``, ``search``, ``object_search``).
+Modules in this package register themselves on import (:func:`get_evaluator` imports them all).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+from gazekit.errors import UnknownNameError
+
+__all__ = ["register_evaluator", "get_evaluator", "list_evaluators"]
+
+_EVALUATORS: dict[str, Callable] = {}
+_loaded = False
+
+
+def register_evaluator(task_kind: str):
+    """Decorator: register ``fn`` as the evaluator for models whose ``task_kind`` is ``task_kind``."""
+
+    def deco(fn):
+        _EVALUATORS[task_kind] = fn
+        return fn
+
+    return deco
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def get_evaluator(task_kind: str) -> Callable:
+    _load()
+    if task_kind not in _EVALUATORS:
+        raise UnknownNameError("evaluator", task_kind, list(_EVALUATORS))
+    return _EVALUATORS[task_kind]
+
+
+def list_evaluators() -> list[str]:
+    _load()
+    return sorted(_EVALUATORS)
