@@ -53,6 +53,8 @@ def padded(sp: Scanpaths) -> Padded:
     x = np.where(mask, sp.x.detach().cpu().numpy(), 0.0)
     y = np.where(mask, sp.y.detach().cpu().numpy(), 0.0)
     d = np.where(mask, sp.duration.detach().cpu().numpy(), 0.0)
+    if x.shape[1] == 0:  # a batch of empty scanpaths: keep one padding column so that [B, N, M] stacks exist
+        x, y, d = (np.zeros((x.shape[0], 1)) for _ in range(3))
     return Padded(x.astype(np.float64), y.astype(np.float64), d.astype(np.float64),
                   sp.lengths.cpu().numpy().astype(np.int64))
 
