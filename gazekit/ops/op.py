@@ -1,0 +1,251 @@
+"""``torch.library`` registration of the fused blend: ``gazekit::foveate_blend`` and its backward op.
+
+The pyramid is built with ordinary torch ops (so autograd and ``torch.compile`` see it); the op blends the image and
+the flat pyramid chain (see :mod:`gazekit.ops._layout`) at the per-pixel level. Kernels: numba on CPU
+(:mod:`gazekit.ops._cpu`), Triton on CUDA (:mod:`gazekit.ops._triton`), and the plain-torch reference anywhere
+else or when a kernel cannot be built (with a warning).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import torch
+from torch import Tensor
+
+from gazekit.ops._layout import build_chain, sample_tables, unpack_chain
+from gazekit.ops.reference import blend_levels, eccentricity, level_from_eccentricity
+
+__all__ = ["foveate_op", "foveate_blend", "foveate_blend_backward", "cpu_kernel_available", "triton_available"]
+
+_STATE: dict[str, object] = {}
+_NUMBA_LOCK = threading.Lock()  # numba's workqueue threading layer must not be entered by two threads at once
+
+
+def cpu_kernel_available() -> bool:
+    """Whether the numba CPU kernel imports (it compiles on first use)."""
+    if "cpu" not in _STATE:
+        try:
+            from gazekit.ops import _cpu
+
+            _STATE["cpu"] = _cpu
+        except Exception as err:  # numba missing or broken: fall back to the reference, once, loudly
+            warnings.warn(f"gazekit.ops: fused CPU foveation kernel unavailable ({err!r}); using the plain-torch "
+                          "reference (slower, more memory)", RuntimeWarning, stacklevel=3)
+            _STATE["cpu"] = None
+    return _STATE["cpu"] is not None
+
+
+def triton_available() -> bool:
+    """Whether the Triton kernels import (they only launch on CUDA tensors)."""
+    if "triton" not in _STATE:
+        try:
+            from gazekit.ops import _triton
+
+            _STATE["triton"] = _triton
+        except Exception:
+            _STATE["triton"] = None
+    return _STATE["triton"] is not None
+
+
+def _numba_threads() -> None:
+    import numba
+
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
+    b = x.shape[0]
+    np_dtype = x.detach().numpy().dtype
+    import numpy as np
+
+    if lam is None:
+        fix_np = fix.detach().contiguous().numpy()
+        valid_np = (torch.ones(fix.shape[:2], dtype=torch.bool) if valid is None else valid.contiguous()).numpy()
+        lam_np = np.zeros((1, 1, 1), dtype=np_dtype)
+    else:
+        fix_np = np.zeros((b, 0, 2), dtype=np_dtype)
+        valid_np = np.zeros((b, 0), dtype=np.bool_)
+        lam_np = lam.detach().contiguous().numpy()
+    tab = sample_tables(x.shape[-2], x.shape[-1], levels, x.dtype, x.device)
+    tables = [tab[k].numpy() for k in ("ry0", "ry1", "fy", "rx0", "rx1", "fx", "offset", "width")]
+    return (x.detach().contiguous().numpy(), chain.detach().contiguous().numpy(), fix_np, valid_np, lam_np,
+            lam is not None, levels, float(e2), float(scale), float(offset), bool(pg), *tables)
+
+
+def _torch_forward(x, chain, fix, valid, lam, levels, e2, scale, offset, pg) -> Tensor:
+    height, width = x.shape[-2:]
+    pyramid = [x] + unpack_chain(chain, height, width, levels)
+    if lam is None:
+        level = level_from_eccentricity(eccentricity(fix, valid, height, width, scale), levels, e2, offset)
+    else:
+        level = lam.clamp(0.0, levels - 1)
+    return blend_levels(pyramid, level, "pg" if pg else "linear")
+
+
+def _torch_backward(grad, x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
+    """Explicit adjoint of _torch_forward in torch ops (op implementations run below autograd, so no autograd)."""
+    import math
+
+    height, width = x.shape[-2:]
+    empty = x.new_zeros(0)
+    if lam is None:
+        xs = torch.arange(width, dtype=fix.dtype, device=fix.device) + 0.5
+        ys = torch.arange(height, dtype=fix.dtype, device=fix.device) + 0.5
+        dx = xs.view(1, 1, 1, -1) - fix[..., 0, None, None]
+        dy = ys.view(1, 1, -1, 1) - fix[..., 1, None, None]
+        d2 = dx * dx + dy * dy
+        if valid is not None:
+            d2 = torch.where(valid[..., None, None], d2, torch.full_like(d2, math.inf))
+        if d2.shape[1]:
+            best, k = d2.min(dim=1)
+        else:
+            best, k = x.new_full((x.shape[0], height, width), math.inf), None
+        r = best.sqrt()
+        raw = torch.log2(1.0 + r * scale / e2) - offset
+    else:
+        raw = lam
+    level = raw.clamp(0.0, levels - 1)
+    l0 = level.floor().clamp(max=levels - 2)
+    frac = level - l0
+    if pg:
+        q = torch.exp2(-2.0 * frac)
+        a, b = torch.exp2(-q), torch.exp2(-4.0 * q)
+        t = (a - 0.5) / (a - b)
+        ln2sq = math.log(2.0) ** 2
+        da, db = 2 * ln2sq * a * q, 2 * ln2sq * b * 4.0 * q
+        dt = (da * (0.5 - b) + (a - 0.5) * db) / (a - b) ** 2
+    else:
+        t, dt = frac, torch.ones_like(frac)
+    t, l0 = t.unsqueeze(1), l0.unsqueeze(1)
+    pyramid = [x] + unpack_chain(chain, height, width, levels)
+    g_lam = torch.zeros_like(level)
+    gx = torch.zeros_like(x)
+    gchain_levels = []
+    for index, g in enumerate(pyramid):
+        weight = torch.where(l0 == index, 1.0 - t, torch.zeros_like(t))
+        sign = torch.where(l0 == index, -1.0, 0.0)
+        if index > 0:
+            weight = weight + torch.where(l0 == index - 1, t, torch.zeros_like(t))
+            sign = sign + torch.where(l0 == index - 1, 1.0, 0.0)
+        if index == 0:
+            gx = grad * weight
+            up = g
+        else:
+            up = torch.nn.functional.interpolate(g, size=(height, width), mode="bilinear", align_corners=False)
+            gchain_levels.append(torch.ops.aten.upsample_bilinear2d_backward(
+                grad * weight, [height, width], list(g.shape), False, None, None).flatten(2))
+        g_lam = g_lam + (grad * up * sign).sum(1)
+    gchain = torch.cat(gchain_levels, dim=2)
+    inside = (raw >= 0) & (raw <= levels - 1)
+    g_lam = torch.where(inside, g_lam * dt, torch.zeros_like(g_lam))
+    if lam is not None:
+        return gx, gchain, empty, g_lam
+    if k is None:
+        return gx, gchain, torch.zeros_like(fix), empty
+    ok = inside & (r > 0) & torch.isfinite(r)
+    safe_r = torch.where(ok, r, torch.ones_like(r))
+    g_r = torch.where(ok, g_lam / ((e2 + r * scale) * math.log(2.0)) * scale / safe_r, torch.zeros_like(r))
+    px = xs.view(1, 1, -1) - torch.gather(fix[..., 0], 1, k.flatten(1)).view_as(r)
+    py = ys.view(1, -1, 1) - torch.gather(fix[..., 1], 1, k.flatten(1)).view_as(r)
+    gfix = torch.zeros_like(fix)
+    gfix[..., 0] = torch.zeros_like(fix[..., 0]).scatter_add(1, k.flatten(1), (-g_r * px).flatten(1))
+    gfix[..., 1] = torch.zeros_like(fix[..., 1]).scatter_add(1, k.flatten(1), (-g_r * py).flatten(1))
+    return gx, gchain, gfix, empty
+
+
+def _cpu_forward(*args) -> Tensor | None:
+    if not cpu_kernel_available():
+        return None
+    x = args[0]
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    with _NUMBA_LOCK:
+        _numba_threads()
+        _STATE["cpu"].blend_forward(*_numba_args(*args), out.numpy())
+    return out
+
+
+@torch.library.custom_op("gazekit::foveate_blend", mutates_args=())
+def foveate_blend(
+    x: Tensor, chain: Tensor, fixations: Tensor | None, valid: Tensor | None, level_map: Tensor | None,
+    levels: int, e2: float, scale: float, offset: float, pg: bool,
+) -> Tensor:
+    """Blend ``x`` ``[B, C, H, W]`` and its pyramid chain ``[B, C, N]`` at the per-pixel level.
+
+    The level comes from ``fixations`` ``[B, F, 2]`` px (+ ``valid`` ``[B, F]`` bool) or from ``level_map``
+    ``[B, H, W]`` when that is given; see :mod:`gazekit.ops.reference` for the maths.
+    """
+    args = (x, chain, fixations, valid, level_map, levels, e2, scale, offset, pg)
+    if x.device.type == "cpu":
+        out = _cpu_forward(*args)
+        if out is not None:
+            return out
+    elif x.device.type == "cuda" and triton_available():
+        return _STATE["triton"].blend_forward(*args)
+    return _torch_forward(*args).contiguous()
+
+
+@foveate_blend.register_fake
+def _(x, chain, fixations, valid, level_map, levels, e2, scale, offset, pg):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("gazekit::foveate_blend_backward", mutates_args=())
+def foveate_blend_backward(
+    grad: Tensor, x: Tensor, chain: Tensor, fixations: Tensor | None, valid: Tensor | None, level_map: Tensor | None,
+    levels: int, e2: float, scale: float, offset: float, pg: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients of ``foveate_blend`` w.r.t. (x, chain, fixations, level_map); absent inputs get empty tensors."""
+    args = (x, chain, fixations, valid, level_map, levels, e2, scale, offset, pg)
+    empty = x.new_zeros(0)
+    grad = grad.contiguous()
+    if x.device.type == "cpu" and cpu_kernel_available():
+        gx, gchain = torch.zeros_like(x), torch.zeros_like(chain)
+        gfix = torch.zeros_like(fixations) if fixations is not None and level_map is None else empty
+        glam = torch.zeros_like(level_map) if level_map is not None else empty
+        gfix_np = gfix.numpy() if gfix.numel() else torch.zeros(x.shape[0], 0, 2, dtype=x.dtype).numpy()
+        glam_np = glam.numpy() if glam.numel() else torch.zeros(1, 1, 1, dtype=x.dtype).numpy()
+        with _NUMBA_LOCK:
+            _numba_threads()
+            _STATE["cpu"].blend_backward(grad.numpy(), *_numba_args(*args), gx.numpy(), gchain.numpy(), gfix_np,
+                                         glam_np)
+        return gx, gchain, gfix, glam
+    if x.device.type == "cuda" and triton_available():
+        return _STATE["triton"].blend_backward(grad, *args)
+    return _torch_backward(grad, *args)
+
+
+@foveate_blend_backward.register_fake
+def _(grad, x, chain, fixations, valid, level_map, levels, e2, scale, offset, pg):
+    empty = x.new_empty(0)
+    gfix = torch.empty_like(fixations) if fixations is not None and level_map is None else empty
+    glam = torch.empty_like(level_map) if level_map is not None else empty
+    return torch.empty_like(x), torch.empty_like(chain), gfix, glam
+
+
+def _setup_context(ctx, inputs, output):
+    x, chain, fixations, valid, level_map, levels, e2, scale, offset, pg = inputs
+    ctx.save_for_backward(x, chain, fixations, valid, level_map)
+    ctx.params = (levels, e2, scale, offset, pg)
+
+
+def _backward(ctx, grad):
+    x, chain, fixations, valid, level_map = ctx.saved_tensors
+    gx, gchain, gfix, glam = foveate_blend_backward(grad, x, chain, fixations, valid, level_map, *ctx.params)
+    gfix = gfix if fixations is not None and level_map is None else None
+    glam = glam if level_map is not None else None
+    return gx, gchain, gfix, None, glam, None, None, None, None, None
+
+
+foveate_blend.register_autograd(_backward, setup_context=_setup_context)
+
+
+def foveate_op(
+    x: Tensor, fixations: Tensor | None, valid: Tensor | None, level_map: Tensor | None, *,
+    levels: int, e2: float, scale: float, offset: float, blend: str,
+) -> Tensor:
+    """Pyramid (torch ops) + fused blend op; inputs already validated and in the compute dtype."""
+    chain = build_chain(x, levels)
+    return foveate_blend(x, chain, fixations, valid, level_map, levels, float(e2), float(scale), float(offset),
+                         blend == "pg")
