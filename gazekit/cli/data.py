@@ -1,0 +1,115 @@
+"""``gazekit data``: inspect and convert datasets (registered names or table files).
+
+    gazekit data list
+    gazekit data info  <name-or-path> [--root DIR] [--json]
+    gazekit data convert <name-or-path> --out FILE.{csv,parquet,json} [--root DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+COMMAND = "data"
+HELP = "inspect (info) and convert datasets: registered names or scanpath table files"
+DESCRIPTION = ("Inspect or convert a dataset. NAME is a registered dataset (see 'gazekit data list') or the path "
+               "of a long-form fixation table (.csv/.tsv/.parquet/.json). The first load parses the raw files and "
+               "caches them ($GAZEKIT_CACHE, default ~/.cache/gazekit); later loads read the cache.")
+
+
+def add_arguments(parser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    sub.add_parser("list", help="list registered datasets")
+    for name, help_ in (("info", "counts and properties of a dataset"),
+                        ("convert", "write a dataset as a long-form table (one row per fixation)")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("dataset", metavar="NAME_OR_PATH", help="registered dataset name or table file")
+        p.add_argument("--root", default=None, help="dataset folder (default: its folder under $GAZEKIT_DATA)")
+        p.add_argument("--on-invalid", choices=("raise", "drop", "clip"), default=None,
+                       help="policy for invalid records (default: the dataset's documented default)")
+        p.add_argument("--columns", default=None,
+                       help="tables only: JSON column mapping, e.g. '{\"subject\": \"participant\"}'")
+        p.add_argument("--time-unit", default=None, choices=("ms", "s", "us", "ns"),
+                       help="tables only: unit of the time columns (default ms)")
+        p.add_argument("--no-cache", action="store_true", help="parse the raw files even if a cached copy exists")
+        if name == "info":
+            p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        else:
+            p.add_argument("--out", required=True, help="output file: .csv, .parquet or .json")
+
+
+def _load(args, console):
+    from gazekit.datasets.registry import DATASETS
+    from gazekit.datasets.table import open_dataset
+    from gazekit.errors import InvalidInputError
+
+    kwargs = {"cache": not args.no_cache}
+    if args.on_invalid:
+        kwargs["on_invalid"] = args.on_invalid
+    is_table = args.dataset == "table" or args.dataset not in DATASETS
+    if args.columns is not None or args.time_unit is not None:
+        if not is_table:
+            raise InvalidInputError("--columns and --time-unit apply to table files only")
+        if args.columns is not None:
+            try:
+                kwargs["columns"] = json.loads(args.columns)
+            except ValueError as err:
+                raise InvalidInputError(f"--columns is not valid JSON: {err}") from err
+            if not isinstance(kwargs["columns"], dict):
+                raise InvalidInputError("--columns must be a JSON object {field: column}")
+        if args.time_unit is not None:
+            kwargs["time_unit"] = args.time_unit
+    start = time.perf_counter()
+    with console.status(f"[bold]loading {args.dataset}[/] (parsing raw files on first use, then from the cache)...",
+                        spinner="dots"):
+        data = open_dataset(args.dataset, root=args.root, **kwargs)
+    return data, time.perf_counter() - start
+
+
+def _info_table(summary: dict, seconds: float, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"dataset {summary['name']}", show_header=False)
+    table.add_column("property", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in summary.items():
+        if key == "name":
+            continue
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+    console.print(f"loaded in {seconds:.2f} s")
+
+
+def run(args) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if args.data_command == "list":
+        from gazekit.datasets.registry import dataset_info, list_datasets
+
+        for name in list_datasets():
+            print(f"{name:16s} {dataset_info(name).get('description', '')}")
+        return 0
+    data, seconds = _load(args, console)
+    if args.data_command == "info":
+        summary = data.summary()
+        if args.json:
+            print(json.dumps({**summary, "load_seconds": round(seconds, 3)}, indent=2, default=str))
+        else:
+            _info_table(summary, seconds, Console())
+        return 0
+    from pathlib import Path
+
+    from gazekit.errors import InvalidInputError
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".parquet", ".json"):
+        raise InvalidInputError(f"--out must end in .csv, .parquet or .json, got {out.name!r}")
+    with console.status(f"writing {out} ...", spinner="dots"):
+        data.scanpaths.save(out)
+    print(f"wrote {len(data.scanpaths)} scanpaths, {data.scanpaths.num_fixations} fixations to {out} "
+          f"(loaded in {seconds:.2f} s)", file=sys.stdout)
+    return 0
