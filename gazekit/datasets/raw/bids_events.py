@@ -8,7 +8,6 @@ byte; :meth:`BidsEvents.table` is the typed view and :meth:`BidsEvents.fixations
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,8 @@ class BidsEvents:
     def write(self, path: str | Path) -> Path:
         """Write the TSV back out, byte-identical to the file read (same cells, separators and line endings)."""
         path = Path(path)
-        rows = ["\t".join(self.text.columns)] + ["\t".join(r) for r in self.text.itertuples(index=False, name=None)]
+        columns = [self.text[c].astype(str).tolist() for c in self.text.columns]
+        rows = ["\t".join(self.text.columns)] + ["\t".join(r) for r in zip(*columns)]
         body = self.newline.join(rows) + (self.newline if self.trailing_newline else "")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body.encode("utf-8"))
@@ -110,16 +110,15 @@ def read_bids_events(path: str | Path) -> BidsEvents:
     text = pd.DataFrame(rows, columns=header, dtype=str) if rows else pd.DataFrame(columns=header, dtype=str)
     for c in ("onset", "duration"):
         col = text[c]
-        for i, v in enumerate(col.tolist()):
-            if v in MISSING:
-                continue
-            try:
-                f = float(v)
-            except ValueError:
-                f = math.nan
-            if not math.isfinite(f) or (c == "duration" and f < 0):
-                raise DataFormatError(f"{c} {v!r} is not a {'non-negative ' if c == 'duration' else ''}number",
-                                      file=path, record=f"line {i + 2}", field=c)
+        blank = col.isin(MISSING).to_numpy()
+        values = pd.to_numeric(col.where(~blank, "0"), errors="coerce").to_numpy(np.float64)
+        bad = ~blank & ~np.isfinite(values)
+        if c == "duration":
+            bad |= ~blank & (values < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataFormatError(f"{c} {col.iloc[i]!r} is not a {'non-negative ' if c == 'duration' else ''}number",
+                                  file=path, record=f"line {i + 2}", field=c)
     return BidsEvents(text=text, source=str(path), newline=newline, trailing_newline=trailing)
 
 

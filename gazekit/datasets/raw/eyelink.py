@@ -251,7 +251,7 @@ def _parse_samples(lines, is_sample, layout_at, layouts, path, bad):
         for i in block[wrong].tolist():
             bad(f"sample line has {lines[i].count(chr(9)) + 1} tab-separated fields, expected {expected + 1} "
                 f"({', '.join(lay.columns)}{', flags' if expected == lay.n_numeric else ''}) as set by the SAMPLES "
-                f"line {lay.line}: {lines[i][:80]!r}", i + 1, lay.columns[min(lines[i].count(chr(9)), lay.n_numeric - 1)],
+                f"line {lay.line}: {lines[i][:80]!r}", i + 1, lay.columns[min(lines[i].count(chr(9)) + 1, lay.n_numeric - 1)],
                 "sample line with missing or extra columns")
         block = block[~wrong]
         if not len(block):

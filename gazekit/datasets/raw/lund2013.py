@@ -53,6 +53,10 @@ def read_lund2013(path: str | Path, *, geometry: ScreenGeometry | None = None) -
     """Read one coder's file; ``labels`` holds that coder's per-sample labels under its name (``MN``/``RA``)."""
     path = Path(path)
     pos, file_geometry, rate = _load(path)
+    # Some files end in rows of zeros (time, position and the unused columns all 0): padding, not samples.
+    zero = (pos[:, :5] == 0).all(axis=1)
+    n_pad = len(pos) - (int(np.flatnonzero(~zero)[-1]) + 1 if (~zero).any() else 0)
+    pos = pos[: len(pos) - n_pad]
     m = _CODER_RE.search(path.stem)
     coder = m.group(1) if m else "coder"
     time = pos[:, 0] / 1000.0
@@ -72,14 +76,16 @@ def read_lund2013(path: str | Path, *, geometry: ScreenGeometry | None = None) -
                        valid=~lost[:, None], eyes=("mono",), sampling_rate_hz=rate, geometry=file_geometry,
                        labels={coder: labels}, source=str(path), name=stem, format="lund2013",
                        meta={"stimulus_type": path.parent.name, "time_synthesised": bool(synthesised)})
+    rec.add_drop("trailing all-zero padding row", n_pad)
     return rec.with_geometry(geometry) if geometry is not None else rec
 
 
 def read_lund2013_pair(path: str | Path) -> RawRecording:
     """Both coders' labels of one recording: ``path`` is either coder's file (or the stem without ``_MN``).
 
-    The two files hold the same samples but can differ in length by a few trailing samples; the common prefix is
-    kept and the rest counted in ``dropped['labelled by one coder only']``.
+    The two files hold the same samples; trailing all-zero padding rows are removed (counted) and, should the two
+    still differ in length, the common prefix is kept and the rest counted in
+    ``dropped['labelled by one coder only']``.
     """
     path = Path(path)
     stem = _CODER_RE.sub("", path.stem) if path.suffix == ".mat" else path.name
@@ -95,11 +101,13 @@ def read_lund2013_pair(path: str | Path) -> RawRecording:
                                                                                         equal_nan=True)):
         raise DataFormatError("the two coders' files hold different gaze samples", file=files[CODERS[1]])
     extra = sum(len(r) - n for r in recs.values())
+    padding = sum(r.dropped.get("trailing all-zero padding row", 0) for r in recs.values())
     rec = RawRecording(time_ms=base.time_ms[:n], x=base.x[:n], y=base.y[:n], pupil=base.pupil[:n],
                        valid=base.valid[:n], eyes=base.eyes, sampling_rate_hz=base.sampling_rate_hz,
                        geometry=base.geometry, labels={c: r.labels[c][:n] for c, r in recs.items()},
                        source=str(files[CODERS[0]]), name=stem, format="lund2013", meta=dict(base.meta))
     rec.add_drop("labelled by one coder only", extra)
+    rec.add_drop("trailing all-zero padding row", padding)
     return rec
 
 

@@ -78,8 +78,8 @@ def read_tobii_tsv(path: str | Path, *, screen_px: tuple[float, float] | None = 
     if order_bad.any():
         if on_error == "raise":
             row = int(np.flatnonzero(order_bad)[0])
-            raise DataFormatError(f"time {numeric[time_column][row]:g} is not after the previous row's "
-                                  f"{numeric[time_column][row - 1]:g}", file=path, record=f"line {row + 2}",
+            raise DataFormatError(f"time {numeric[time_column][row]:.15g} is not after the previous row's "
+                                  f"{numeric[time_column][row - 1]:.15g}", file=path, record=f"line {row + 2}",
                                   field=time_column)
         running = np.maximum.accumulate(np.where(keep, time, -np.inf))
         later = keep & (time > np.concatenate([[-np.inf], running[:-1]]))
