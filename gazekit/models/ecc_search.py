@@ -150,8 +150,8 @@ class EccentricitySearch(SearchModel):
         fovea_deg: fovea diameter (deg); features inside it are not pooled (eccNet: 4).
         ring_deg: width of the eccentricity rings that share one window size (eccNet: 1).
         pool_slope: per level, growth of the pooling window with eccentricity (eccNet's rule, see
-            :func:`gazekit.ops.pooling.pool_sizes`; eccNet's VGG16 blocks 3-5 use 0.07, 0.16, 0.32); one float
-            applies to every level.
+            :func:`gazekit.ops.pooling.pool_sizes`); one float applies to every level. None: eccNet's VGG16
+            blocks 3-5 ladder 0.07, 0.16, 0.32 for the last three levels (a level before them halves the slope).
         ior_radius_px: inhibition-of-return disc radius (image px).
         map_stride: image px per attention-map cell (the candidate fixation grid).
         max_fixations: default scanpath length limit, the start fixation included.
@@ -161,7 +161,7 @@ class EccentricitySearch(SearchModel):
 
     def __init__(self, backbone: str = "filterbank", pretrained: str | None = None,
                  out_indices: tuple[int, ...] = (1, 2, 3), ppd: float = 32.0, fovea_deg: float = 4.0,
-                 ring_deg: float = 1.0, pool_slope: float | tuple[float, ...] = (0.07, 0.16, 0.32),
+                 ring_deg: float = 1.0, pool_slope: float | tuple[float, ...] | None = None,
                  ior_radius_px: float = 64.0, map_stride: int = 8, max_fixations: int = 13,
                  duration_mu: float = INTERIORS_LOG_DURATION_MU,
                  duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0):
@@ -182,7 +182,15 @@ class EccentricitySearch(SearchModel):
             self.backbone = Backbone(backbone, pretrained=pretrained, out_indices=tuple(out_indices))
             self.reductions = list(self.backbone.reductions)
         n_levels = len(self.reductions)
-        slopes = (pool_slope,) * n_levels if isinstance(pool_slope, (int, float)) else tuple(pool_slope)
+        if pool_slope is None:
+            ladder = [0.07, 0.16, 0.32]
+            while len(ladder) < n_levels:
+                ladder.insert(0, ladder[0] / 2)
+            slopes = tuple(ladder[-n_levels:])
+        elif isinstance(pool_slope, (int, float)):
+            slopes = (float(pool_slope),) * n_levels
+        else:
+            slopes = tuple(pool_slope)
         if len(slopes) != n_levels or any(s < 0 for s in slopes):
             raise InvalidInputError(f"pool_slope needs {n_levels} non-negative values (one per level), got "
                                     f"{pool_slope}")
@@ -204,7 +212,7 @@ class EccentricitySearch(SearchModel):
     @torch.no_grad()
     def target_kernels(self, images: Tensor, request: PredictRequest) -> list[Tensor]:
         """Per image, the target's raw features at every level: ``[B, C, kh, kw]`` with ``kh, kw`` the target's
-        size in cells of that level (at least 1). From ``templates`` or else the crop of ``target_box``."""
+        size in cells of that level rounded to an odd number (at least 1). From ``templates`` or else the crop of ``target_box``."""
         b = images.shape[0]
         if request.templates is not None:
             if len(request.templates) != b:
@@ -239,7 +247,9 @@ class EccentricitySearch(SearchModel):
             # pad (edge-replicate) by one coarsest cell on each side so every level sees the whole target
             padded = F.pad(crop[None], (big, big, big, big), mode="replicate")
             for lvl, (f, s) in enumerate(zip(self.features(padded), self.reductions)):
-                kh, kw = max(1, round(h / s)), max(1, round(w / s))
+                # odd kernel sizes keep the correlation peak centred on a cell (an even kernel shifts it by half
+                # a cell, which at stride 32 misses a 72-px target)
+                kh, kw = 2 * int(h / s / 2) + 1, 2 * int(w / s / 2) + 1
                 off = big // s
                 cell = f[:, :, off: off + max(1, math.ceil(h / s)), off: off + max(1, math.ceil(w / s))]
                 per_level[lvl].append(F.adaptive_avg_pool2d(cell, (kh, kw)))
