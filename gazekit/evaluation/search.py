@@ -28,7 +28,9 @@ from gazekit.errors import InvalidInputError
 from gazekit.models.base import PredictRequest
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["evaluate_search", "select_search_trials", "DEFAULT_BASELINES"]
+from gazekit.evaluation import register_evaluator
+
+__all__ = ["evaluate_search", "search_evaluator", "select_search_trials", "DEFAULT_BASELINES"]
 
 DEFAULT_BASELINES = ("search-random", "search-centre-out", "search-saliency")
 
@@ -111,7 +113,7 @@ def _curve_scores(sp: Scanpaths, max_steps: int, human_curve: torch.Tensor | Non
     from gazekit.metrics.functional.search import probability_mismatch, target_fixation_curve, tfp_auc
 
     curve = target_fixation_curve(sp, max_steps)
-    out = {"tfp_curve": [round(float(v), 6) for v in curve], "tfp_auc": tfp_auc(curve),
+    out = {"tfp_curve": [float(v) for v in curve], "tfp_auc": tfp_auc(curve),
            "found_rate": float(curve[-1]), "mean_length": float(sp.lengths.double().mean()), "n_scanpaths": len(sp)}
     if human_curve is not None:
         out["probability_mismatch"] = probability_mismatch(human_curve, curve)
@@ -211,4 +213,26 @@ def evaluate_search(model, dataset, *, max_saccades: int = 12, images: Sequence[
     results["protocol"] = {"dataset": dataset.name, "max_saccades": max_saccades, "images": len(names),
                            "starts_per_image": starts_per_image, "searches": len(trials),
                            "human_trials": len(human_sel), "seed": seed}
+    return results
+
+
+TABLE_METRICS = ("tfp_auc", "probability_mismatch", "found_rate", "mean_length", "multimatch_vector",
+                 "multimatch_direction", "multimatch_length", "multimatch_position", "multimatch_duration",
+                 "sequence_score", "n_scanpaths")
+
+
+@register_evaluator("search")
+def search_evaluator(model, dataset, *, images=None, train_images=None, model_name: str = "model", seed: int = 0,
+                     n_samples: int | None = None, show_progress: bool = False, **options) -> dict:
+    """``gazekit evaluate`` entry for search models: :func:`evaluate_search` plus a printable ``"table"``.
+
+    ``n_samples`` is the number of start points (trials) searched per image (default 5). The baselines are not
+    fitted, so ``train_images`` is not used (all methods share the model's fixed duration distribution choice).
+    """
+    results = evaluate_search(model, dataset, images=list(images) if images is not None else None,
+                              starts_per_image=n_samples or 5, model_name=model_name, seed=seed,
+                              show_progress=show_progress, **options)
+    methods = [m for m in results if m != "protocol"]
+    results["table"] = [{"metric": metric, **{m: results[m].get(metric) for m in methods}}
+                        for metric in TABLE_METRICS]
     return results
