@@ -1,0 +1,196 @@
+"""Free-viewing floors, registered as models: ``uniform`` and ``centre-bias``.
+
+Both draw fixation positions independently (uniform over the image, or a 2-D Gaussian fitted to every training
+fixation in image-normalised coordinates, normalised over the image's pixels) and durations independently from a
+log-normal fitted to the training durations, with the same stopping rule as the TPP model (fixations start every
+``duration + gap`` ms; the fixation that would end after the viewing time is not recorded). Fit them on a training
+split with :meth:`FreeviewBaseline.fit`; ``pretrained="osie"`` loads the parameters fitted on the OSIE training
+split (shipped as a small JSON file).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.registry import register_model
+from gazekit.paths import WEIGHTS_DIR
+from gazekit.scanpaths import Scanpaths
+
+SHIPPED_PRIORS = {"osie": "baselines-osie.json"}
+
+
+def gaussian_logpdf(uv: Tensor, mean: Tensor, cov: Tensor) -> Tensor:
+    """Log-density of a 2-D Gaussian at ``uv [..., 2]``."""
+    diff = uv - mean
+    inv = torch.linalg.inv(cov)
+    maha = torch.einsum("...i,ij,...j->...", diff, inv, diff)
+    return -0.5 * maha - 0.5 * torch.logdet(cov) - math.log(2 * math.pi)
+
+
+def fit_freeview_priors(scanpaths: Scanpaths, viewing_time_ms: float | None) -> dict:
+    """Centre-bias Gaussian (image-normalised coordinates), log-normal durations and mean saccade gap.
+
+    The gap is the median over scanpaths of ``(T - sum(d) - median(d) / 2) / n`` (clipped at 0): the time between
+    fixations implied by the horizon when half a fixation is, on average, cut off at the end.
+    """
+    mask = scanpaths.mask
+    size = scanpaths.image_size
+    if torch.isnan(size).any():
+        raise InvalidInputError("fitting priors needs image_size on every scanpath (it is NaN for some)")
+    u = (scanpaths.x / size[:, :1])[mask]
+    v = (scanpaths.y / size[:, 1:])[mask]
+    ok = torch.isfinite(u) & torch.isfinite(v)
+    if ok.sum() < 3:
+        raise InvalidInputError("fitting priors needs at least 3 fixations with positions")
+    uv = torch.stack([u[ok], v[ok]], 1).double()
+    mean = uv.mean(0)
+    cov = torch.cov(uv.T) + 1e-6 * torch.eye(2, dtype=uv.dtype)
+    d = scanpaths.duration[mask]
+    d = d[torch.isfinite(d) & (d > 0)]
+    out = {"cb_mean": mean.tolist(), "cb_cov": cov.tolist(), "viewing_time_ms": viewing_time_ms,
+           "n_fixations": int(ok.sum()), "n_scanpaths": len(scanpaths)}
+    if d.numel() >= 2:
+        log_d = d.log()
+        out.update(logd_loc=float(log_d.mean()), logd_scale=float(log_d.std()))
+        med = float(d.median())
+        gaps = []
+        if viewing_time_ms:
+            for i in range(len(scanpaths)):
+                n = int(scanpaths.lengths[i])
+                di = scanpaths.duration[i, :n]
+                if n and torch.isfinite(di).all():
+                    gaps.append(max(0.0, (viewing_time_ms - float(di.sum()) - med / 2) / n))
+        out["gap_ms"] = float(np.median(gaps)) if gaps else 0.0
+    else:  # no durations: a neutral log-normal (never used for likelihoods, durations are NaN then)
+        out.update(logd_loc=math.log(200.0), logd_scale=0.5, gap_ms=0.0)
+    return out
+
+
+class FreeviewBaseline(pl.LightningModule):
+    """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters."""
+
+    task_kind = "freeview"
+
+    def __init__(self, kind: str = "centre-bias", priors: dict | None = None, max_fixations: int = 30):
+        super().__init__()
+        if kind not in ("uniform", "centre-bias"):
+            raise InvalidInputError(f"baseline kind must be 'uniform' or 'centre-bias', got {kind!r}")
+        self.kind, self.max_fixations = kind, max_fixations
+        self.priors = dict(priors) if priors else None
+
+    def fit(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> "FreeviewBaseline":
+        self.priors = fit_freeview_priors(scanpaths, viewing_time_ms)
+        return self
+
+    def _need(self) -> dict:
+        if self.priors is None:
+            raise InvalidInputError(f"{self.kind} baseline is not fitted: call .fit(train_scanpaths) or create it "
+                                    "with pretrained='osie'")
+        return self.priors
+
+    def pixel_log_density(self, height: int, width: int) -> Tensor:
+        """``[H, W]`` log-probability of each pixel (sums to 1 in probability)."""
+        if self.kind == "uniform":
+            return torch.full((height, width), -math.log(height * width))
+        pri = self._need()
+        yy, xx = torch.meshgrid((torch.arange(height) + 0.5) / height, (torch.arange(width) + 0.5) / width,
+                                indexing="ij")
+        lp = gaussian_logpdf(torch.stack([xx, yy], -1).double(), torch.tensor(pri["cb_mean"]).double(),
+                             torch.tensor(pri["cb_cov"]).double())
+        return F.log_softmax(lp.flatten(), 0).view(height, width).float()
+
+    def duration_log_density(self, durations: Tensor) -> Tensor:
+        """Log-normal log-density (per ms) of durations in ms."""
+        pri = self._need()
+        loc, scale = pri["logd_loc"], pri["logd_scale"]
+        log_d = durations.double().log()
+        return -0.5 * ((log_d - loc) / scale) ** 2 - math.log(scale * math.sqrt(2 * math.pi)) - log_d
+
+    @torch.no_grad()
+    def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[B, L]`` log-normal log-density (per ms) of each duration; NaN where missing or padding."""
+        d = torch.where(history.mask, history.duration, torch.full_like(history.duration, math.nan))
+        d = torch.where(d > 0, d, torch.full_like(d, math.nan))
+        return self.duration_log_density(d)
+
+    @torch.no_grad()
+    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """The same map for every step (the baselines ignore history): ``[B, L, H, W]``."""
+        b, _, h, w = images.shape
+        return self.pixel_log_density(h, w)[None, None].expand(b, max(1, history.max_length), h, w)
+
+    @torch.no_grad()
+    def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
+        pri = self._need()
+        images = request.images
+        if images.dim() != 4:
+            raise InvalidInputError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
+        n_img, _, h, w = images.shape
+        gen = generator_for(request.seed)
+        horizon = request.seconds * 1000 if request.seconds is not None else pri.get("viewing_time_ms")
+        max_fix = int(request.max_fixations or self.max_fixations)
+        probs = self.pixel_log_density(h, w).flatten().exp()
+        xs, ys, ts, ds, names, subjects = [], [], [], [], [], []
+        for i in range(n_img):
+            for k in range(request.n_samples):
+                t, x_i, y_i, t_i, d_i = 0.0, [], [], [], []
+                while len(x_i) < max_fix:
+                    z = torch.randn(1, generator=gen, dtype=torch.float64).item()
+                    d = math.exp(pri["logd_loc"] + pri["logd_scale"] * z * request.temperature)
+                    if horizon is not None and t + d > horizon:
+                        if x_i:
+                            break
+                        d = max(1.0, horizon - t)
+                    pix = int(torch.multinomial(probs, 1, generator=gen))
+                    jit = torch.rand(2, generator=gen, dtype=torch.float64)
+                    x_i.append(pix % w + float(jit[0]))
+                    y_i.append(pix // w + float(jit[1]))
+                    t_i.append(t)
+                    d_i.append(d)
+                    t += d + pri["gap_ms"]
+                    if horizon is not None and t >= horizon:
+                        break
+                xs.append(x_i), ys.append(y_i), ts.append(t_i), ds.append(d_i)
+                names.append(request.image_names[i]), subjects.append(f"sample{k}")
+        return Scanpaths.from_sequences(xs, ys, ts, ds, image=names, subject=subjects, task="freeview",
+                                        dataset="model", image_size=[float(w), float(h)])
+
+    def save_priors(self, path) -> None:
+        path.write_text(json.dumps(self._need(), indent=1))
+
+
+def _load_priors(tag: str | None) -> dict | None:
+    """A shipped tag, a JSON path, ``None`` (the OSIE fit, the default) or ``"unfitted"``."""
+    if tag == "unfitted":
+        return None
+    tag = tag or "osie"
+    if tag in SHIPPED_PRIORS:
+        path = WEIGHTS_DIR / SHIPPED_PRIORS[tag]
+    else:
+        from pathlib import Path
+
+        path = Path(tag)
+    if not path.is_file():
+        raise InvalidInputError(f"baseline priors {str(path)!r} not found (tags: {', '.join(SHIPPED_PRIORS)})")
+    return json.loads(path.read_text())
+
+
+@register_model("uniform", predicts=("positions", "durations", "density"), inputs=("image",),
+                weights=tuple(SHIPPED_PRIORS), description="uniform positions, empirical log-normal durations")
+def uniform(pretrained: str | None = "osie", **kwargs) -> FreeviewBaseline:
+    return FreeviewBaseline("uniform", _load_priors(pretrained), **kwargs)
+
+
+@register_model("centre-bias", predicts=("positions", "durations", "density"), inputs=("image",),
+                weights=tuple(SHIPPED_PRIORS), description="centre-bias Gaussian positions, log-normal durations")
+def centre_bias(pretrained: str | None = "osie", **kwargs) -> FreeviewBaseline:
+    return FreeviewBaseline("centre-bias", _load_priors(pretrained), **kwargs)

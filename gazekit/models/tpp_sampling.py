@@ -1,0 +1,127 @@
+"""Batched autoregressive sampling for :class:`gazekit.models.tpp.TPPGaze`.
+
+All ``n_samples`` scanpaths of all images advance together, one fixation per step; the image features are
+computed once before the loop. Position: a cell drawn from the spatial density (``temperature`` divides the
+log-probabilities; 0 = most likely cell), then a uniform position inside it (the density is constant within a
+cell). Duration: a mixture component from the weights, then a log-normal draw whose log-scale is multiplied by
+``temperature``. Stopping: a fixation starting at ``t_k < T`` that would end after ``T`` is not recorded (the
+recording convention the model was trained with), except that every scanpath keeps at least one fixation (cut at
+``T``); or ``max_fixations`` is reached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.tpp_heads import fixation_bumps
+from gazekit.scanpaths import Scanpaths
+
+
+def _rand(shape, gen, device) -> Tensor:
+    return torch.rand(shape, generator=gen, device=device)
+
+
+@torch.no_grad()
+def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
+    from gazekit.models.tpp import check_images
+
+    images = check_images(req.images)
+    if req.n_samples < 1:
+        raise InvalidInputError(f"n_samples must be >= 1, got {req.n_samples}")
+    if len(req.image_names) != images.shape[0]:
+        raise InvalidInputError(f"{images.shape[0]} images but {len(req.image_names)} image names")
+    if req.temperature < 0:
+        raise InvalidInputError(f"temperature must be >= 0, got {req.temperature}")
+    hp = model.hparams
+    horizon = req.seconds * 1000.0 if req.seconds is not None else hp.viewing_time_ms
+    if horizon is not None and horizon <= 0:
+        raise InvalidInputError(f"seconds must be > 0, got {req.seconds}")
+    max_fix = int(req.max_fixations or hp.max_fixations)
+    if max_fix < 1:
+        raise InvalidInputError(f"max_fixations must be >= 1, got {max_fix}")
+    was_training = model.training
+    model.eval()
+    dev = images.device
+    gen = generator_for(req.seed, dev)
+    n_img, _, height, width = images.shape
+    feats, embed = model.encode_images(images)
+    g = model.grids(feats, float(width), float(height))
+    b = n_img * req.n_samples
+    img = torch.arange(n_img, device=dev).repeat_interleave(req.n_samples)
+    image_maps = model.spatial.image_maps(feats)[img]
+    local_all = model.duration.local_params(feats.flatten(2))[img]
+    start = embed[img]
+    ctx, state = model.history.step(None, start, None)
+    loc, scale = float(model.logd_loc), float(model.logd_scale)
+    gap = float(model.gap_ms)
+    up, gw = hp.upsample, g["gw"]
+    xs, ys, ds, ts = (torch.zeros(b, max_fix, device=dev) for _ in range(4))
+    last_iso = torch.zeros(b, 2, device=dev)
+    bumps = torch.zeros(b, g["h"] * g["w"], device=dev)
+    bump_last = torch.zeros_like(bumps)
+    lengths = torch.zeros(b, dtype=torch.long, device=dev)
+    alive = torch.ones(b, dtype=torch.bool, device=dev)
+    onset = torch.zeros(b, device=dev)
+    side = max(width, height)
+    temp = float(req.temperature)
+    for k in range(max_fix):
+        history = {"last_iso": last_iso[:, None], "has_last": (lengths > 0)[:, None], "bump_last": bump_last[:, None],
+                   "bumps_before": bumps[:, None]}
+        logp = model.spatial_logprob(image_maps, history, ctx[:, None], g)[:, 0]
+        if temp == 0:
+            cell = logp.argmax(-1)
+            jitter = torch.full((b, 2), 0.5, device=dev)
+        else:
+            cell = torch.multinomial(torch.softmax(logp / temp, -1), 1, generator=gen)[:, 0]
+            jitter = _rand((b, 2), gen, dev)
+        fy, fx = cell // gw, cell % gw
+        x = (fx + jitter[:, 0]) * width / gw
+        y = (fy + jitter[:, 1]) * height / g["gh"]
+        base = (fy // up) * g["w"] + fx // up
+        logits, mu, log_sigma = model.duration_params(ctx, local_all, base, onset)
+        if temp == 0:
+            comp = logits.argmax(-1)
+            eps = torch.zeros(b, device=dev)
+        else:
+            comp = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]
+            u1, u2 = _rand(b, gen, dev).clamp_min(1e-12), _rand(b, gen, dev)
+            eps = torch.sqrt(-2 * u1.log()) * torch.cos(2 * math.pi * u2) * temp  # Box-Muller: seeded normal
+        z = mu.gather(1, comp[:, None])[:, 0] + log_sigma.gather(1, comp[:, None])[:, 0].exp() * eps
+        d = torch.exp(loc + scale * z)
+        if horizon is not None:
+            over = onset + d > horizon
+            first = lengths == 0
+            d = torch.where(over & first, (horizon - onset).clamp(min=1.0), d)
+            record = alive & (~over | first)
+            alive = alive & ~over
+        else:
+            record = alive
+        rows = record.nonzero()[:, 0]
+        xs[rows, k], ys[rows, k], ds[rows, k], ts[rows, k] = x[rows], y[rows], d[rows], onset[rows]
+        new_iso = torch.stack([x[rows], y[rows]], -1) / side
+        last_iso[rows] = new_iso
+        bump_last[rows] = fixation_bumps(g["base_iso"], new_iso[:, None], torch.ones(len(rows), 1, dtype=torch.bool,
+                                                                                    device=dev), hp.bump_sigma)[:, 0]
+        bumps[rows] += bump_last[rows]
+        lengths = lengths + record.long()
+        if not alive.any():
+            break
+        tok = model.fixation_tokens(feats, img, x[:, None], y[:, None], d[:, None], g, offset=onset)
+        ctx, state = model.history.step(state, start, tok["token"][:, 0])
+        onset = onset + d + gap
+    if was_training:
+        model.train()
+    n = lengths.cpu().tolist()
+    rows_x, rows_y, rows_t, rows_d = (t.double().cpu().numpy() for t in (xs, ys, ts, ds))
+    names = [req.image_names[i] for i in img.cpu().tolist()]
+    return Scanpaths.from_sequences(
+        [rows_x[i, : n[i]] for i in range(b)], [rows_y[i, : n[i]] for i in range(b)],
+        [rows_t[i, : n[i]] for i in range(b)], [rows_d[i, : n[i]] for i in range(b)],
+        image=names, subject=[f"sample{i % req.n_samples}" for i in range(b)], task="freeview",
+        dataset="model", image_size=[float(width), float(height)],
+    )
