@@ -81,7 +81,7 @@ _CHEN = (_setting("multimatch", screen_size=(320, 240)),
          _setting("scanmatch", x_bins=16, y_bins=12, threshold=3.5),
          _setting("scanmatch_duration", x_bins=16, y_bins=12, threshold=3.5, temporal_bin=50.0),
          _setting("edit_distance", grid=5),
-         _setting("tde"))
+         _setting("stde", "scaled_time_delay_embedding"))
 _TPP = (_setting("multimatch"),
         _setting("scanmatch", x_bins=14, y_bins=8, threshold=3.5),
         _setting("scanmatch_duration", x_bins=14, y_bins=8, threshold=3.5, temporal_bin=50.0),

@@ -184,8 +184,16 @@ def test_edge_cases():
     assert float(S.cc(const, torch.rand(1, 8, 8))) == 0.0
     assert math.isnan(float(S.cc(const, const)))
     assert float(S.sim(torch.zeros(1, 8, 8), const)) == pytest.approx(1.0)  # all-zero map counts as uniform
-    with pytest.raises(InvalidInputError, match="NaN"):
-        S.nss(torch.full((1, 4, 4), math.nan), fix)
+    nan_map = torch.rand(1, 8, 8, dtype=torch.float64)
+    nan_map[0, 7, 7] = math.nan
+    for fn in (S.nss, S.auc_judd, S.auc, S.auc_borji):
+        with pytest.raises(InvalidInputError, match="NaN"):
+            fn(nan_map, fix)
+    for fn in (S.cc, S.sim, S.kld):
+        with pytest.raises(InvalidInputError, match="NaN"):
+            fn(nan_map, const)
+    with pytest.raises(InvalidInputError, match="normalised"):
+        S.information_gain(nan_map, fix)
     with pytest.raises(InvalidInputError, match="same size"):
         S.cc(torch.rand(1, 4, 4), torch.rand(1, 4, 5))
     with pytest.raises(InvalidInputError, match="outside"):

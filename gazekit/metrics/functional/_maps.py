@@ -13,8 +13,11 @@ from gazekit.scanpaths import Scanpaths
 _F64 = torch.float64
 
 
-def check_maps(maps: Tensor, name: str = "saliency", *, allow_inf: bool = False) -> Tensor:
+def check_maps(maps: Tensor, name: str = "saliency", *, allow_inf: bool = False, scan_values: bool = True) -> Tensor:
     """Return ``maps`` as a float64 ``[B, H, W]`` tensor (a single ``[H, W]`` map becomes ``[1, H, W]``).
+
+    ``scan_values=False`` skips the pass over every pixel, for metrics that read only a few pixels (the caller
+    then checks the values it reads with :func:`check_values`).
 
     Raises:
         InvalidInputError: wrong rank, empty maps, or NaN values (and +-inf unless ``allow_inf``).
@@ -33,13 +36,26 @@ def check_maps(maps: Tensor, name: str = "saliency", *, allow_inf: bool = False)
     if maps.is_complex() or maps.dtype == torch.bool:
         raise InvalidInputError(f"{name} must be real-valued, got dtype {maps.dtype}")
     maps = maps.to(_F64)
-    if torch.isnan(maps).any():
-        b = int(torch.isnan(maps).flatten(1).any(1).nonzero()[0])
-        raise InvalidInputError(f"{name} map {b} contains NaN values")
-    if not allow_inf and torch.isinf(maps).any():
-        b = int(torch.isinf(maps).flatten(1).any(1).nonzero()[0])
-        raise InvalidInputError(f"{name} map {b} contains infinite values")
+    if not scan_values:
+        return maps
+    # one cheap pass: a NaN (or inf) anywhere makes the sum non-finite; only then look closer
+    total = maps.sum()
+    if not torch.isfinite(total):
+        if torch.isnan(maps).any():
+            b = int(torch.isnan(maps).flatten(1).any(1).nonzero()[0])
+            raise InvalidInputError(f"{name} map {b} contains NaN values")
+        if not allow_inf and torch.isinf(maps).any():
+            b = int(torch.isinf(maps).flatten(1).any(1).nonzero()[0])
+            raise InvalidInputError(f"{name} map {b} contains infinite values")
     return maps
+
+
+def check_values(values: Tensor, valid: Tensor, name: str, *, allow_inf: bool = False) -> None:
+    """NaN (or inf) check on the map values a metric read (see ``check_maps(scan_values=False)``)."""
+    bad = (torch.isnan(values) | (torch.isinf(values) & (not allow_inf))) & valid
+    if bad.any():
+        b, j = (int(v) for v in bad.nonzero()[0])
+        raise InvalidInputError(f"{name} map {b} has a non-finite value ({float(values[b, j])}) at point {j}")
 
 
 def check_same_shape(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:
@@ -101,6 +117,18 @@ def values_at(maps: Tensor, xi: Tensor, yi: Tensor) -> Tensor:
     b, h, w = maps.shape
     flat = (yi * w + xi).to(maps.device)
     return torch.gather(maps.reshape(b, h * w), 1, flat)
+
+
+def density_one(smap: Tensor) -> Tensor:
+    """:func:`to_density` of one map ``[H, W]`` (flattened result), without batch-sized temporaries."""
+    flat = smap.reshape(-1)
+    low = flat.min()
+    if low < 0:
+        flat = flat - low
+    total = flat.sum()
+    if total > 0:
+        return flat / total
+    return torch.full_like(flat, 1.0 / flat.numel())
 
 
 def to_density(maps: Tensor) -> Tensor:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import (
-    check_maps, check_same_shape, fixation_indices, fixations_per_image, to_density, values_at,
+    check_maps, check_same_shape, check_values, fixation_indices, fixations_per_image, to_density, values_at,
 )
 from gazekit.scanpaths import Scanpaths
 
@@ -45,6 +46,30 @@ def _masked_mean(values: Tensor, valid: Tensor) -> Tensor:
     return torch.where(n > 0, total / n.clamp(min=1), torch.full_like(total, math.nan))
 
 
+def _rows(maps: Tensor) -> np.ndarray:
+    """``[B, H*W]`` float64 numpy view of the maps (a copy only for GPU tensors). The per-map reductions run in
+    numpy: its float64 log/min/sum kernels are several times faster than torch's on one CPU thread."""
+    return maps.detach().reshape(maps.shape[0], -1).cpu().numpy()
+
+
+def _mean_std(maps: Tensor, ddof: int) -> tuple[Tensor, Tensor]:
+    """Per-map mean and std from one sum and one dot product (two fast passes, no temporaries); maps whose
+    variance is tiny next to the squared mean, where that formula cancels, are redone with the two-pass one."""
+    rows = _rows(maps)
+    n = rows.shape[1]
+    means, stds = np.empty(len(rows)), np.empty(len(rows))
+    for i, row in enumerate(rows):
+        s1 = row.sum()
+        mean = s1 / n
+        ss = np.dot(row, row) - s1 * mean  # sum of squared deviations
+        if not ss > 1e-6 * mean * mean * n:  # cancellation risk (or a constant map): exact two-pass
+            centred = row - mean
+            ss = np.dot(centred, centred)
+        means[i] = mean
+        stds[i] = math.sqrt(max(ss, 0.0) / (n - ddof)) if n > ddof else 0.0
+    return torch.from_numpy(means), torch.from_numpy(stds)
+
+
 def nss(saliency: Tensor, fixations, *, ddof: int = 0, reduction: str = "mean") -> Tensor:
     """Normalised scanpath saliency: the z-scored map averaged over the fixated pixels.
 
@@ -57,14 +82,14 @@ def nss(saliency: Tensor, fixations, *, ddof: int = 0, reduction: str = "mean") 
     Returns:
         ``[B]`` float64.
     """
-    saliency = check_maps(saliency)
+    saliency = check_maps(saliency, scan_values=False)
     if reduction not in ("mean", "sum"):
         raise InvalidInputError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     values, valid, _, _ = _points(saliency, fixations)
-    flat = saliency.flatten(1)
-    mean = flat.mean(dim=1, keepdim=True)
-    std = flat.std(dim=1, correction=ddof, keepdim=True)
-    z = (values - mean) / torch.where(std > 0, std, torch.ones_like(std))
+    mean, std = _mean_std(saliency, ddof)
+    if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+        check_maps(saliency)  # a NaN/inf somewhere: the full scan names the map
+    z = (values - mean[:, None]) / torch.where(std > 0, std, torch.ones_like(std))[:, None]
     if reduction == "sum":
         return torch.where(valid, z, torch.zeros_like(z)).sum(dim=1)
     return _masked_mean(z, valid)
@@ -77,15 +102,16 @@ def cc(saliency: Tensor, target: Tensor) -> Tensor:
     """
     saliency, target = check_maps(saliency), check_maps(target, "target")
     check_same_shape(saliency, target, ("saliency", "target"))
-    a = saliency.flatten(1) - saliency.flatten(1).mean(dim=1, keepdim=True)
-    b = target.flatten(1) - target.flatten(1).mean(dim=1, keepdim=True)
-    sa, sb = a.std(dim=1, correction=0), b.std(dim=1, correction=0)
-    a = a / torch.where(sa > 0, sa, torch.ones_like(sa))[:, None]
-    b = b / torch.where(sb > 0, sb, torch.ones_like(sb))[:, None]
-    num = (a * b).sum(dim=1)
-    den = torch.sqrt((a * a).sum(dim=1) * (b * b).sum(dim=1))
-    out = num / den
-    return torch.where((sa == 0) & (sb > 0), torch.zeros_like(out), out)
+    out = []
+    for a, b in zip(_rows(saliency), _rows(target)):  # per map, centred dot products
+        a = a - a.mean()
+        b = b - b.mean()
+        aa, bb = np.dot(a, a), np.dot(b, b)
+        if aa == 0:
+            out.append(0.0 if bb > 0 else math.nan)
+        else:
+            out.append(float(np.dot(a, b) / math.sqrt(aa * bb)))
+    return torch.tensor(out, dtype=torch.float64)
 
 
 def sim(saliency: Tensor, target: Tensor) -> Tensor:
@@ -93,7 +119,26 @@ def sim(saliency: Tensor, target: Tensor) -> Tensor:
     (shifted to a zero minimum when negative, divided by the sum; an all-zero map counts as uniform). In [0, 1]."""
     saliency, target = check_maps(saliency), check_maps(target, "target")
     check_same_shape(saliency, target, ("saliency", "target"))
-    return torch.minimum(to_density(saliency), to_density(target)).flatten(1).sum(dim=1)
+    return torch.tensor([_sim_one(a, b) for a, b in zip(_rows(saliency), _rows(target))], dtype=torch.float64)
+
+
+def _density_np(row: np.ndarray) -> np.ndarray:
+    low = row.min()
+    row = row - low if low < 0 else row
+    total = row.sum()
+    return row / total if total > 0 else np.full(row.shape, 1.0 / row.size)
+
+
+def _sim_one(fa: np.ndarray, fb: np.ndarray) -> float:
+    low_a, low_b = fa.min(), fb.min()
+    fa = fa - low_a if low_a < 0 else fa
+    fb = fb - low_b if low_b < 0 else fb
+    sa, sb = fa.sum(), fb.sum()
+    if not (sa > 0 and sb > 0):  # an all-zero map counts as uniform
+        return float(np.minimum(_density_np(fa), _density_np(fb)).sum())
+    # sum min(a / sa, b / sb) = sum min(a, b * sa / sb) / sa: one temporary instead of three
+    scaled = fb * (sa / sb)
+    return float(np.minimum(fa, scaled, out=scaled).sum() / sa)
 
 
 def kld(saliency: Tensor, target: Tensor, *, eps: float = MIT_EPS, reverse: bool = False) -> Tensor:
@@ -108,10 +153,16 @@ def kld(saliency: Tensor, target: Tensor, *, eps: float = MIT_EPS, reverse: bool
     """
     saliency, target = check_maps(saliency), check_maps(target, "target")
     check_same_shape(saliency, target, ("saliency", "target"))
-    s, g = to_density(saliency), to_density(target)
-    if reverse:
-        s, g = g, s
-    return (g * torch.log(eps + g / (s + eps))).flatten(1).sum(dim=1)
+    out = []
+    for a, b in zip(_rows(saliency), _rows(target)):
+        s, g = _density_np(a), _density_np(b)
+        if reverse:
+            s, g = g, s
+        t = s + eps
+        np.divide(g, t, out=t)
+        t += eps
+        out.append(float(np.dot(g, np.log(t, out=t))))
+    return torch.tensor(out, dtype=torch.float64)
 
 
 # ---------------------------------------------------------------------------------------------------- ROC
@@ -135,9 +186,11 @@ def _judd_one(smap: Tensor, xi: Tensor, yi: Tensor, variant: str) -> float:
     if variant != "judd":  # MATLAB/Zanca: positives are the distinct fixated pixels of a binary fixation map
         pos = flat[fixated]
     ps = torch.sort(pos).values
-    # only pixels at or above the lowest threshold are ever counted; filter first (cheap for peaked maps)
-    candidates = flat[flat >= ps[0]]
-    all_ge = _count_ge(ps, candidates)
+    # pixels >= each threshold: one (SIMD) numpy sort of all pixels, then a binary search per threshold
+    sorted_all = np.sort(flat.cpu().numpy())
+    if not np.isfinite(sorted_all[-1]) or not np.isfinite(sorted_all[0]):  # NaN sorts last
+        raise InvalidInputError("saliency map contains NaN or infinite values")
+    all_ge = torch.from_numpy(sorted_all.size - np.searchsorted(sorted_all, ps.cpu().numpy(), side="left"))
     if variant == "judd":
         neg_ge = all_ge - _count_ge(ps, flat[fixated])
         pos_ge = ps.numel() - torch.searchsorted(ps, ps, right=False)
@@ -167,7 +220,7 @@ def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
             binary fixation map: ``TP_i = i / N_fix``, ``FP_i = (#pixels >= t_i - i) / (N_pix - N_fix)``, i 1-based)
             or ``"zanca"`` (FixaTons/HAT port, which subtracts ``i - 1``: one extra false positive per threshold).
     """
-    saliency = check_maps(saliency)
+    saliency = check_maps(saliency, scan_values=False)  # the sort below finds NaN/inf
     if variant not in ("judd", "mit", "zanca"):
         raise InvalidInputError(f"variant must be 'judd', 'mit' or 'zanca', got {variant!r}")
     xi, yi, valid = fixation_indices(fixations, *saliency.shape)
@@ -179,12 +232,14 @@ def _auc_pos_neg(pos: Tensor, neg: Tensor) -> float:
     """All-threshold ROC area = P(pos > neg) + 0.5 P(pos == neg) (the trapezoid over every distinct value)."""
     if pos.numel() == 0 or neg.numel() == 0:
         return math.nan
-    u = torch.sort(pos).values
-    k = u.numel()
-    right = torch.bincount(torch.searchsorted(u, neg, right=True), minlength=k + 1).cumsum(0)[:k]
-    left = torch.bincount(torch.searchsorted(u, neg, right=False), minlength=k + 1).cumsum(0)[:k]
-    less, equal = right.double(), (left - right).double()  # int * 0.5 would give float32
-    return float(((less + 0.5 * equal).sum() / k) / neg.numel())
+    # one (SIMD) numpy sort of the negatives, then two binary searches per positive
+    sorted_neg = np.sort(neg.cpu().numpy())
+    p = pos.cpu().numpy()
+    if not (np.isfinite(sorted_neg[-1]) and np.isfinite(sorted_neg[0]) and np.isfinite(p).all()):  # NaN sorts last
+        raise InvalidInputError("saliency map contains NaN or infinite values")
+    less = np.searchsorted(sorted_neg, p, side="left").astype(np.float64)
+    equal = np.searchsorted(sorted_neg, p, side="right") - less
+    return float((less + 0.5 * equal).sum() / p.size / sorted_neg.size)
 
 
 def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
@@ -195,10 +250,11 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
             ``"unfixated"`` pixels, or explicit negative locations (Scanpaths or ``(x, y)`` ``[B, M]``, NaN padded)
             such as fixations from other images (shuffled AUC).
     """
-    saliency = check_maps(saliency)
+    explicit = not isinstance(negatives, str)
+    saliency = check_maps(saliency, scan_values=False)  # the sort finds NaN/inf; explicit: only read pixels matter
     pos, valid, xi, yi = _points(saliency, fixations)
     b, h, w = saliency.shape
-    if isinstance(negatives, str):
+    if not explicit:
         if negatives not in ("all", "unfixated"):
             raise InvalidInputError(f"negatives must be 'all', 'unfixated' or explicit locations, got {negatives!r}")
         out = []
@@ -211,6 +267,8 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
             out.append(_auc_pos_neg(pos[i][valid[i]], flat))
         return torch.tensor(out, dtype=torch.float64)
     neg, nvalid, _, _ = _points(saliency, negatives, name="negatives")
+    check_values(pos, valid, "saliency")
+    check_values(neg, nvalid, "saliency")
     return torch.tensor([_auc_pos_neg(pos[i][valid[i]], neg[i][nvalid[i]]) for i in range(b)], dtype=torch.float64)
 
 
@@ -261,18 +319,23 @@ def auc_borji(saliency: Tensor, fixations, *, n_splits: int = 100, step: float =
 
 # ---------------------------------------------------------------------------------------------------- likelihood
 def _check_log_density(log_density: Tensor, name: str, check_normalized: bool, atol: float = 1e-6) -> Tensor:
-    log_density = check_maps(log_density, name, allow_inf=True)
-    if torch.isposinf(log_density).any():
-        raise InvalidInputError(f"{name} contains +inf")
-    if check_normalized:
-        total = torch.logsumexp(log_density.flatten(1), dim=1)
-        bad = (total.abs() > atol).nonzero()
-        if bad.numel():
-            i = int(bad[0])
-            raise InvalidInputError(f"{name} map {i} is not a normalised log density: logsumexp = {float(total[i]):.3g}"
-                                    f" (expected 0); normalise with log_density - logsumexp(log_density) or pass "
-                                    f"check_normalized=False")
+    log_density = check_maps(log_density, name, allow_inf=True, scan_values=False)
+    if check_normalized:  # one exp pass per map; NaN or +inf anywhere also fails it
+        for i, row in enumerate(_rows(log_density)):
+            top = row.max()
+            total = top + math.log(np.exp(row - top).sum()) if np.isfinite(top) else top
+            if not abs(total) <= atol:
+                raise InvalidInputError(f"{name} map {i} is not a normalised log density: logsumexp = {total:.3g} "
+                                        f"(expected 0; NaN/inf values?); normalise with log_density - "
+                                        f"logsumexp(log_density) or pass check_normalized=False")
     return log_density
+
+
+def _check_log_values(values: Tensor, valid: Tensor, name: str) -> None:
+    bad = (torch.isnan(values) | torch.isposinf(values)) & valid
+    if bad.any():
+        b, j = (int(v) for v in bad.nonzero()[0])
+        raise InvalidInputError(f"{name} map {b} has value {float(values[b, j])} at fixation {j}")
 
 
 def log_likelihood(log_density: Tensor, fixations, *, unit: str = "nats", check_normalized: bool = True) -> Tensor:
@@ -285,6 +348,7 @@ def log_likelihood(log_density: Tensor, fixations, *, unit: str = "nats", check_
         raise InvalidInputError(f"unit must be 'nats' or 'bits', got {unit!r}")
     log_density = _check_log_density(log_density, "log_density", check_normalized)
     values, valid, _, _ = _points(log_density, fixations)
+    _check_log_values(values, valid, "log_density")
     ll = _masked_mean(values, valid)
     return ll / _LN2 if unit == "bits" else ll
 
@@ -357,7 +421,10 @@ def information_gain(log_density: Tensor, fixations, baseline="uniform", *, chec
             base = base.expand(b, -1, -1)
         check_same_shape(log_density, base, ("log_density", "baseline"))
     values, valid, xi, yi = _points(log_density, fixations)
-    gain = (values - values_at(base.contiguous(), xi, yi)) / _LN2
+    base_values = values_at(base.contiguous(), xi, yi)
+    _check_log_values(values, valid, "log_density")
+    _check_log_values(base_values, valid, "baseline")
+    gain = (values - base_values) / _LN2
     return _masked_mean(gain, valid)
 
 
