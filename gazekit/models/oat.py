@@ -13,6 +13,7 @@ inside the network are box centres divided by the image width / height.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 from pathlib import Path
 
@@ -65,6 +66,9 @@ class OAT(pl.LightningModule):
         self.pos = GaussianPositionalEncoding(pe_bins, dim // 4, pe_sigma)
         self.token_type = nn.Embedding(2, dim)  # 0 = object, 1 = target
         self.target_pos = nn.Parameter(torch.zeros(half))
+        # top-down modulation: each object token also sees (object appearance * target appearance), so
+        # target matching does not have to be discovered through attention alone (as in eccNet's modulation)
+        self.modulation = nn.Linear(half, dim)
         enc = nn.TransformerEncoderLayer(dim, heads, ffn, dropout, batch_first=True, norm_first=True)
         dec = nn.TransformerDecoderLayer(dim, heads, ffn, dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(enc, enc_layers, enable_nested_tensor=False)
@@ -90,7 +94,7 @@ class OAT(pl.LightningModule):
         obj, tgt = self.embed(batch)
         c = batch["centres"]
         pos = torch.cat([self.pos(c[..., 0]), self.pos(c[..., 1])], -1)
-        tokens = torch.cat([obj, pos], -1) + self.token_type.weight[0]
+        tokens = torch.cat([obj, pos], -1) + self.modulation(obj * tgt[:, None]) + self.token_type.weight[0]
         target = torch.cat([tgt, self.target_pos.expand_as(tgt)], -1) + self.token_type.weight[1]
         x = torch.cat([tokens, target[:, None]], 1)
         pad = torch.cat([~batch["object_mask"], torch.zeros_like(batch["object_mask"][:, :1])], 1)
@@ -318,7 +322,8 @@ def load_oat(path: str | Path, **overrides) -> OAT:
     else:
         raise InvalidInputError(f"{str(path)!r} is not an OAT checkpoint")
     config.update(overrides)
-    model = OAT(**config)
+    known = set(inspect.signature(OAT.__init__).parameters) - {"self"}
+    model = OAT(**{k: v for k, v in config.items() if k in known})  # LightningCLI adds _class_path etc.
     model.load_state_dict(weights)
     return model.eval()
 

@@ -80,6 +80,8 @@ class SmallCNN(nn.Module):
 
     def __init__(self, dim: int, crop_size: int):
         super().__init__()
+        if crop_size < 14:
+            raise InvalidInputError(f"the small CNN needs crops of at least 14 px, got crop_size={crop_size}")
         self.features = nn.Sequential(nn.Conv2d(3, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
                                       nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
         with torch.no_grad():
