@@ -237,22 +237,30 @@ class SearchModel(pl.LightningModule):
     """Base of gazekit's zero-shot search models (a LightningModule, ``task_kind = "search"``).
 
     Nothing is learned by gradient descent: ``fit`` (``gazekit train``) fits the log-normal duration
-    distribution to the training scanpaths' durations; ``validate``/``test`` search the batch's images and log the
-    share of searches that found the target. Batches are dicts with ``images [B, 3, H, W]``, ``image_names``,
-    ``scanpaths`` (:class:`Scanpaths`, one per image) and optionally ``templates``.
+    distribution to the training scanpaths' durations (the first fixation of each scanpath, on the start point,
+    left out); ``validate``/``test`` search the batch's images from each human scanpath's first fixation for its
+    target box (templates: the box crop; text: the ``task`` field) and log the target-found rate, TFP-AUC and
+    mean length. Batches are ``(images [B, 3, H, W], Scanpaths)`` as :class:`~gazekit.datasets.datamodule.
+    GazeDataModule` yields them (row b of the images is scanpath b's image).
+
+    Args:
+        val_searches: search at most this many scanpaths of each validation/test batch (None: all).
     """
 
     task_kind = "search"
 
     def __init__(self, duration_mu: float = INTERIORS_LOG_DURATION_MU,
                  duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, max_fixations: int = 13,
-                 target_margin_px: float = 0.0):
+                 target_margin_px: float = 0.0, val_searches: int | None = None):
         super().__init__()
         if max_fixations < 1:
             raise InvalidInputError(f"max_fixations must be >= 1, got {max_fixations}")
+        if val_searches is not None and val_searches < 1:
+            raise InvalidInputError(f"val_searches must be >= 1 or None, got {val_searches}")
         self.durations = LogNormalDurations(duration_mu, duration_sigma)
         self.max_fixations = int(max_fixations)
         self.target_margin_px = float(target_margin_px)
+        self.val_searches = val_searches
         self.automatic_optimization = False
         self._fit_durations: list[Tensor] = []
 
@@ -265,14 +273,14 @@ class SearchModel(pl.LightningModule):
         return None
 
     @staticmethod
-    def _batch_scanpaths(batch) -> Scanpaths:
-        sp = batch.get("scanpaths") if isinstance(batch, dict) else getattr(batch, "scanpaths", batch)
+    def _unpack(batch) -> tuple[Tensor | None, Scanpaths]:
+        images, sp = batch if isinstance(batch, (tuple, list)) else (None, batch)
         if not isinstance(sp, Scanpaths):
-            raise InvalidInputError("search models expect batches with a 'scanpaths' entry (gazekit.Scanpaths)")
-        return sp
+            raise InvalidInputError("search models expect (images, Scanpaths) batches (gazekit.GazeDataModule)")
+        return images, sp
 
     def training_step(self, batch, batch_idx):
-        sp = self._batch_scanpaths(batch)
+        _, sp = self._unpack(batch)
         mask = sp.mask.clone()
         mask[:, 0] = False
         self._fit_durations.append(sp.duration[mask].detach().cpu())
@@ -289,19 +297,25 @@ class SearchModel(pl.LightningModule):
                 self.log_dict({"duration_mu": mu, "duration_sigma": sigma})
         self._fit_durations = []
 
-    def _search_batch(self, batch, stage: str):
-        if not isinstance(batch, dict) or "images" not in batch:
-            raise InvalidInputError("search validation batches need 'images', 'image_names' and 'scanpaths'")
-        sp = self._batch_scanpaths(batch)
-        request = PredictRequest(images=batch["images"], image_names=list(batch["image_names"]),
-                                 target_text=list(sp.task), templates=batch.get("templates"),
+    def _search_batch(self, batch, stage: str) -> Scanpaths | None:
+        from gazekit.metrics.functional.search import target_fixation_curve, tfp_auc
+
+        images, sp = self._unpack(batch)
+        if images is None:
+            raise InvalidInputError("search validation needs images (this dataset ships none)")
+        rows = ((~torch.isnan(sp.target_box).any(dim=1)) & (sp.lengths > 0)).nonzero().flatten().tolist()
+        rows = rows[: self.val_searches] if self.val_searches is not None else rows
+        if not rows:
+            return None
+        sp = sp[rows]
+        request = PredictRequest(images=images[rows], image_names=list(sp.image), target_text=list(sp.task),
                                  target_box=sp.target_box, seed=0,
                                  extra={"start_xy": torch.stack([sp.x[:, 0], sp.y[:, 0]], -1)})
         pred = self.predict_scanpaths(request)
-        found = torch.tensor([a == "1" for a in pred.scanpath_attrs.get("found", [])], dtype=torch.float64)
-        if found.numel():
-            self.log(f"{stage}/found_rate", found.mean(), batch_size=len(found))
-            self.log(f"{stage}/mean_length", pred.lengths.double().mean(), batch_size=len(found))
+        n = len(pred)
+        curve = target_fixation_curve(pred, self.max_fixations)
+        self.log_dict({f"{stage}/found_rate": float(curve[-1]), f"{stage}/tfp_auc": tfp_auc(curve),
+                       f"{stage}/mean_length": float(pred.lengths.double().mean())}, batch_size=n)
         return pred
 
     def validation_step(self, batch, batch_idx):

@@ -157,6 +157,7 @@ class EccentricitySearch(SearchModel):
         max_fixations: default scanpath length limit, the start fixation included.
         duration_mu, duration_sigma: log-normal fixation durations (log ms).
         target_margin_px: a fixation within this many px of the target box counts as on target.
+        val_searches: searches per validation batch (None: all), see ``SearchModel``.
     """
 
     def __init__(self, backbone: str = "filterbank", pretrained: str | None = None,
@@ -164,8 +165,9 @@ class EccentricitySearch(SearchModel):
                  ring_deg: float = 1.0, pool_slope: float | tuple[float, ...] | None = None,
                  ior_radius_px: float = 64.0, map_stride: int = 8, max_fixations: int = 13,
                  duration_mu: float = INTERIORS_LOG_DURATION_MU,
-                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0):
-        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px)
+                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0,
+                 val_searches: int | None = None):
+        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px, val_searches)
         if not (ppd > 0 and fovea_deg >= 0 and ring_deg > 0 and map_stride >= 1 and ior_radius_px >= 0):
             raise InvalidInputError("EccentricitySearch needs ppd > 0, fovea_deg >= 0, ring_deg > 0, "
                                     f"map_stride >= 1, ior_radius_px >= 0; got {ppd}, {fovea_deg}, {ring_deg}, "
@@ -212,7 +214,8 @@ class EccentricitySearch(SearchModel):
     @torch.no_grad()
     def target_kernels(self, images: Tensor, request: PredictRequest) -> list[Tensor]:
         """Per image, the target's raw features at every level: ``[B, C, kh, kw]`` with ``kh, kw`` the target's
-        size in cells of that level rounded to an odd number (at least 1). From ``templates`` or else the crop of ``target_box``."""
+        size in cells of that level rounded to an odd number (at least 1). From ``templates``, else the crop of
+        ``target_box``."""
         b = images.shape[0]
         if request.templates is not None:
             if len(request.templates) != b:

@@ -112,16 +112,19 @@ class FoveatedClipSearch(SearchModel):
         max_fixations: scanpath length limit, start fixation included. stop_on_target: end a search whose fixation
             lands in its target box (oracle recognition, as in eccNet / IRL evaluations).
         chunk_size: candidates foveated and scored per forward pass (memory bound).
-        duration_mu, duration_sigma, target_margin_px: see :class:`~gazekit.models._search_common.SearchModel`.
+        duration_mu, duration_sigma, target_margin_px, val_searches: see
+            :class:`~gazekit.models._search_common.SearchModel`.
     """
 
     def __init__(self, model_name: str = "RN50", pretrained: str | None = None, scorer: nn.Module | None = None,
                  prompt: str = "{}", fovea_sigma: float = 0.2, blur_kernel: int = 41, blur_sigma: float = 10.0,
-                 steps: int = 20, lr: float = 0.1, lr_decay: float = 1.0, restarts: int = 1, resample_on_plateau: bool = True,
+                 steps: int = 20, lr: float = 0.1, lr_decay: float = 1.0, restarts: int = 1,
+                 resample_on_plateau: bool = True,
                  forgetting: float = 0.0, max_fixations: int = 10, stop_on_target: bool = True,
                  chunk_size: int = 64, duration_mu: float = INTERIORS_LOG_DURATION_MU,
-                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0):
-        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px)
+                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0,
+                 val_searches: int | None = None):
+        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px, val_searches)
         if steps < 1 or restarts < 1 or chunk_size < 1 or not lr > 0 or not fovea_sigma > 0:
             raise InvalidInputError(f"need steps, restarts, chunk_size >= 1 and lr, fovea_sigma > 0; got {steps}, "
                                     f"{restarts}, {chunk_size}, {lr}, {fovea_sigma}")

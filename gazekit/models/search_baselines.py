@@ -87,14 +87,16 @@ class MapSearchBaseline(SearchModel):
         max_fixations: default scanpath length limit (start fixation included).
         duration_mu, duration_sigma: log-normal duration parameters (log ms), see ``LogNormalDurations``.
         target_margin_px: a fixation within this many px of the target box counts as on target.
+        val_searches: searches per validation batch (None: all), see ``SearchModel``.
     """
 
     KINDS = ("random", "centre-out", "saliency")
 
     def __init__(self, kind: str = "random", map_stride: int = 16, ior_radius_px: float = 64.0,
                  max_fixations: int = 13, duration_mu: float = INTERIORS_LOG_DURATION_MU,
-                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0):
-        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px)
+                 duration_sigma: float = INTERIORS_LOG_DURATION_SIGMA, target_margin_px: float = 0.0,
+                 val_searches: int | None = None):
+        super().__init__(duration_mu, duration_sigma, max_fixations, target_margin_px, val_searches)
         if kind not in self.KINDS:
             raise InvalidInputError(f"unknown baseline kind {kind!r}; choose one of {', '.join(self.KINDS)}")
         if map_stride < 1 or ior_radius_px < 0:
