@@ -9,6 +9,7 @@ the line number (1-based) and the field, or, with ``on_error="drop"``, is droppe
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 from pathlib import Path
@@ -70,9 +71,7 @@ def _num(token: str) -> float:
     return math.nan if token == "." else float(token)
 
 
-def read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = None, on_error: str = "raise",
-                     trial_start: str = r"\bTRIALID\b", trial_end: str | None = None,
-                     encoding: str = "utf-8") -> RawRecording:
+def read_eyelink_asc(path: str | Path, **options) -> RawRecording:
     """Read an EyeLink ASCII file.
 
     Args:
@@ -86,11 +85,26 @@ def read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = None
         the recording; ``events`` holds the tracker's completed events (an SFIX without its EFIX is counted in
         ``dropped['unterminated tracker event']``), times in ms.
     """
+    # Parsing allocates millions of short-lived strings; the cyclic GC would rescan them over and over.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_eyelink_asc(path, **options)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = None, on_error: str = "raise",
+                     trial_start: str = r"\bTRIALID\b", trial_end: str | None = None,
+                     encoding: str = "utf-8") -> RawRecording:
+    """Implementation of :func:`read_eyelink_asc` (garbage collection already paused)."""
     if on_error not in ("raise", "drop"):
         raise InvalidInputError(f"on_error must be 'raise' or 'drop', got {on_error!r}")
     path = Path(path)
     try:
-        text = path.read_bytes().decode(encoding, errors="replace")
+        data = path.read_bytes()
+        text = data.decode(encoding, errors="replace")
     except OSError as err:
         raise DataFormatError(f"cannot read: {err}", file=path) from err
     lines = text.split("\n")
@@ -110,7 +124,16 @@ def read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = None
             "truncated last line")
         lines.pop()
 
-    is_sample = np.fromiter((ln[:1].isdigit() for ln in lines), dtype=bool, count=len(lines))
+    # Per-line first byte and tab count, vectorised over the bytes ('\n' and '\t' are single bytes in UTF-8 and
+    # in the single-byte encodings, so byte lines are the text lines).
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    line_starts = np.concatenate([[0], newlines + 1])[: len(lines)]
+    line_ends = np.concatenate([newlines, [len(buf)]])[: len(lines)]
+    first = buf[np.minimum(line_starts, max(len(buf) - 1, 0))] if len(buf) else np.zeros(len(lines), np.uint8)
+    is_sample = (first >= 48) & (first <= 57) & (line_starts < line_ends)
+    tab_positions = np.flatnonzero(buf == 9)
+    tab_count = np.searchsorted(tab_positions, line_ends) - np.searchsorted(tab_positions, line_starts)
     layouts: list[SampleLayout] = []
     layout_at = np.full(len(lines), -1, dtype=np.int64)  # index of the layout in force before each line
     messages, events, blocks, meta = [], [], [], {"ignored_lines": 0}
@@ -165,7 +188,8 @@ def read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = None
     for (kind, eye), (t, lineno) in pending.items():
         dropped["unterminated tracker event"] = dropped.get("unterminated tracker event", 0) + 1
 
-    time, columns, sample_lines = _parse_samples(lines, is_sample, layout_at, layouts, path, bad)
+    time, columns, sample_lines = _parse_samples(lines, is_sample, tab_count, layout_at, layouts, path, bad,
+                                                 (data, line_starts, line_ends))
     eyes = tuple(e for e in ("left", "right") if any(e in lay.eyes for lay in layouts))
     n = len(time)
     if n:
@@ -230,7 +254,7 @@ def _header(line: str, meta: dict) -> None:
         meta["tracker"] = body
 
 
-def _parse_samples(lines, is_sample, layout_at, layouts, path, bad):
+def _parse_samples(lines, is_sample, tab_count, layout_at, layouts, path, bad, raw):
     """Parse every sample line, block by block. Returns (time, {column: values}, 1-based line numbers)."""
     idx = np.flatnonzero(is_sample)
     out_cols: dict[str, list[np.ndarray]] = {}
@@ -243,7 +267,7 @@ def _parse_samples(lines, is_sample, layout_at, layouts, path, bad):
     for lay_id in np.unique(lay_ids[lay_ids >= 0]).tolist():
         lay = layouts[lay_id]
         block = idx[lay_ids == lay_id]
-        tabs = np.fromiter((lines[i].count("\t") for i in block.tolist()), dtype=np.int64, count=len(block))
+        tabs = tab_count[block]
         allowed = (lay.n_numeric - 1, lay.n_numeric)
         counts = np.bincount(tabs)
         expected = max(allowed, key=lambda a: counts[a] if a < len(counts) else -1)
@@ -256,7 +280,7 @@ def _parse_samples(lines, is_sample, layout_at, layouts, path, bad):
         block = block[~wrong]
         if not len(block):
             continue
-        values = _read_block(lines, block, lay, path, bad)
+        values = _read_block(lines, block, lay, path, bad, raw)
         if values is None:
             continue
         block, values = values
@@ -272,11 +296,16 @@ def _parse_samples(lines, is_sample, layout_at, layouts, path, bad):
     return time, cols, (np.concatenate(line_numbers) if line_numbers else np.zeros(0, np.int64))
 
 
-def _read_block(lines, block, lay, path, bad):
+def _read_block(lines, block, lay, path, bad, raw):
     """Numbers of the sample lines ``block`` (indices into lines) -> (kept indices, [n, n_numeric] float64)."""
-    text = "\n".join(lines[i] for i in block.tolist())
+    data, line_starts, line_ends = raw
+    # Consecutive sample lines are one slice of the file's bytes: join runs, not lines.
+    breaks = np.flatnonzero(np.diff(block) != 1) + 1
+    run_first = block[np.concatenate([[0], breaks])]
+    run_last = block[np.concatenate([breaks - 1, [len(block) - 1]])]
+    text = b"\n".join(data[a:b] for a, b in zip(line_starts[run_first].tolist(), line_ends[run_last].tolist()))
     try:
-        df = pd.read_csv(io.StringIO(text), sep="\t", header=None, usecols=range(lay.n_numeric), na_values=["."],
+        df = pd.read_csv(io.BytesIO(text), sep="\t", encoding="latin-1", header=None, usecols=range(lay.n_numeric), na_values=["."],
                          keep_default_na=False, skipinitialspace=True, dtype=np.float64, engine="c")
         values = df.to_numpy(dtype=np.float64)
         if len(values) == len(block):
