@@ -69,3 +69,25 @@ def test_human_only_and_errors(tmp_path, capsys):
     assert main(["score", "--human", str(human), "--human-baseline", "--protocol", "nope"]) == 2
     assert main(["score", "--human", str(human), "--list"]) == 0
     assert "chenlstm" in capsys.readouterr().out
+
+
+def test_score_osie_sample_chenlstm_protocol(tmp_path):
+    """Real data shipped with gazekit: scanpaths moved to another image score below the human ceiling."""
+    from gazekit.datasets import load_dataset
+
+    humans = load_dataset("osie-sample").scanpaths
+    images = sorted(set(humans.image))
+    shift = {img: images[(k + 1) % len(images)] for k, img in enumerate(images)}
+    moved = Scanpaths.from_table(humans.to_table().assign(image=lambda t: t["image"].map(shift)))
+    pred_file = moved.save(tmp_path / "moved.parquet")
+    rc = main(["score", "--pred", str(pred_file), "--human", "osie-sample", "--human-baseline",
+               "--protocol", "chenlstm", "--json", str(tmp_path / "o.json")])
+    assert rc == 0
+    doc = json.loads((tmp_path / "o.json").read_text())
+    rows = {r["metric"]: r for r in doc["rows"]}
+    # the OSIE anchors (all 600 images, 800x600): human ScanMatch 0.394, MultiMatch position 0.854
+    assert 0.3 < rows["scanmatch"]["human"] < 0.5
+    assert 0.8 < rows["multimatch/position"]["human"] < 0.9
+    for metric in ("scanmatch", "multimatch/position"):
+        assert rows[metric]["model"] < rows[metric]["human"]
+    assert rows["edit_distance"]["model"] > rows["edit_distance"]["human"]  # a distance: humans are closer
