@@ -114,47 +114,109 @@ def min_cost_path(cost: np.ndarray, n: np.ndarray, m: np.ndarray) -> tuple[np.nd
     cols_out = np.full((b, p), -1, dtype=np.int64)
     plen = np.zeros(b, dtype=np.int64)
     for sl in _chunks(b, big_n * big_m):
-        rows_out[sl], cols_out[sl], plen[sl] = _path_chunk(cost[sl], n[sl], m[sl])
+        rows_out[sl], cols_out[sl], plen[sl], _ = _min_cost_path_pairs_last(
+            np.ascontiguousarray(np.moveaxis(cost[sl], 0, -1)), n[sl], m[sl])
     return rows_out, cols_out, plen
 
 
-def _path_chunk(cost, n, m):
-    b, big_n, big_m = cost.shape
-    inf = np.inf
-    # d is padded by one row/column of +inf on top/left so that neighbours outside the matrix never win.
-    d = np.full((b, big_n + 1, big_m + 1), inf, dtype=np.float64)
-    d[:, 1, 1] = 0.0
-    for k in range(1, big_n + big_m - 1):
-        i = np.arange(max(0, k - big_m + 1), min(big_n - 1, k) + 1)
-        j = k - i
-        best = np.minimum(np.minimum(d[:, i, j], d[:, i + 1, j]), d[:, i, j + 1])  # diag, up... as min
-        d[:, i + 1, j + 1] = best + cost[:, i, j]
-    # Backtrack all pairs together from their own end cells.
+def _min_cost_path_pairs_last(c, n, m):
+    big_n, big_m, b = c.shape
+    n_diag = big_n + big_m - 1
+    lo = np.maximum(0, np.arange(n_diag) - big_m + 1)
+    hi = np.minimum(big_n - 1, np.arange(n_diag))
+    dk = np.full((n_diag, big_n + 1, b), np.inf)
+    dk[0, 1] = 0.0
+    inf_row = np.full((big_n + 1, b), np.inf)
+    for k in range(1, n_diag):
+        a, z = lo[k], hi[k] + 1
+        i = np.arange(a, z)
+        prev1 = dk[k - 1]
+        prev2 = dk[k - 2] if k >= 2 else inf_row
+        out = dk[k, a + 1:z + 1]
+        np.minimum(prev2[a:z], prev1[a:z], out=out)
+        np.minimum(out, prev1[a + 1:z + 1], out=out)
+        out += c[i, k - i]
+    return _backtrack(dk, n, m)
+
+
+def min_cost_path_vectors(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, n: np.ndarray,
+                          m: np.ndarray):
+    """:func:`min_cost_path` for the cost ``|a_i - b_j|`` (Euclidean distance of 2-D vectors), computed on the
+    fly one anti-diagonal at a time.
+
+    Args:
+        ax, ay: ``[N, B]`` components of the first sequences (pairs on the last, contiguous axis).
+        bx, by: ``[M, B]`` components of the second sequences.
+        n, m: ``[B]`` true lengths (>= 1).
+    Returns:
+        as :func:`min_cost_path`, plus ``tied``: ``[B]`` bool, True where another path has the same cost.
+    """
+    big_n, b = ax.shape
+    big_m = bx.shape[0]
+    n_diag = big_n + big_m - 1
+    lo = np.maximum(0, np.arange(n_diag) - big_m + 1)
+    hi = np.minimum(big_n - 1, np.arange(n_diag))
+    # Skewed layout: diagonal k = i + j is dk[k], cell (i, k - i) at index i + 1 (index 0 is +inf, the virtual
+    # cell left of row 0), so every step works on contiguous slices instead of gathers.
+    dk = np.full((n_diag, big_n + 1, b), np.inf)
+    dk[0, 1] = 0.0  # the start cell costs nothing (MultiMatch's graph: edge weight = cost of the cell entered)
+    inf_row = np.full((big_n + 1, b), np.inf)
+    for k in range(1, n_diag):
+        a, z = lo[k], hi[k] + 1
+        stop = k - z if k - z >= 0 else None
+        cost = ax[a:z] - bx[k - a:stop:-1]  # cells (i, k - i), i = a .. z - 1: b rows k - a down to k - z + 1
+        np.square(cost, out=cost)
+        dy = ay[a:z] - by[k - a:stop:-1]
+        np.square(dy, out=dy)
+        cost += dy
+        np.sqrt(cost, out=cost)
+        prev1 = dk[k - 1]
+        prev2 = dk[k - 2] if k >= 2 else inf_row
+        out = dk[k, a + 1:z + 1]
+        np.minimum(prev2[a:z], prev1[a:z], out=out)  # diagonal and up neighbours
+        np.minimum(out, prev1[a + 1:z + 1], out=out)  # left neighbour
+        out += cost
+    return _backtrack(dk, n, m)
+
+
+def _backtrack(dk, n, m):
+    """Cheapest paths from the skewed table ``dk`` ``[K, N + 1, B]``, all pairs stepping back together."""
+    n_diag, width, b = dk.shape
+    flat = dk.reshape(-1)
+    diag_stride = width * b
     rows = np.arange(b)
     ci, cj = n - 1, m - 1
-    steps = big_n + big_m - 1
-    rev_i = np.full((b, steps), -1, dtype=np.int64)
-    rev_j = np.full((b, steps), -1, dtype=np.int64)
+    rev_i = np.zeros((b, n_diag), dtype=np.int64)
+    rev_j = np.zeros((b, n_diag), dtype=np.int64)
     rev_i[:, 0], rev_j[:, 0] = ci, cj
-    for s in range(1, steps):
+    plen = np.ones(b, dtype=np.int64)
+    tied = np.zeros(b, dtype=bool)
+    for s in range(1, n_diag):
         active = (ci > 0) | (cj > 0)
         if not active.any():
             break
-        cand = np.stack([d[rows, ci, cj], d[rows, ci, cj + 1], d[rows, ci + 1, cj]], axis=1)  # diag, up, left
-        choice = np.argmin(cand, axis=1)
-        ni = np.where(choice == 2, ci, ci - 1)
-        nj = np.where(choice == 1, cj, cj - 1)
-        ci = np.where(active, ni, ci)
-        cj = np.where(active, nj, cj)
-        rev_i[active, s], rev_j[active, s] = ci[active], cj[active]
-    plen = (rev_i >= 0).sum(axis=1)
-    # Reverse each path so that it starts at (0, 0).
-    idx = plen[:, None] - 1 - np.arange(steps)[None, :]
+        k = ci + cj
+        base = (k * width + ci) * b + rows
+        up = flat[np.maximum(base - diag_stride, 0)]
+        left = flat[np.maximum(base - diag_stride + b, 0)]
+        diag = np.where(k >= 2, flat[np.maximum(base - 2 * diag_stride, 0)], np.inf)
+        # argmin over (diagonal, up, left), first on ties
+        best_du = np.minimum(diag, up)
+        go_left = left < best_du
+        go_up = ~go_left & (up < diag)
+        # equal-cost alternatives: the path is not unique (callers may need a specific tie rule)
+        tied |= active & ((left == best_du) | ((up == diag) & ~go_left)) & (np.minimum(left, best_du) < np.inf)
+        ci = ci - (active & ~go_left)
+        cj = cj - (active & ~go_up)
+        rev_i[:, s], rev_j[:, s] = ci, cj
+        plen += active
+    # reverse each path so that it starts at (0, 0)
+    idx = plen[:, None] - 1 - np.arange(n_diag)[None, :]
     ok = idx >= 0
     idx = np.where(ok, idx, 0)
     out_i = np.where(ok, np.take_along_axis(rev_i, idx, axis=1), -1)
     out_j = np.where(ok, np.take_along_axis(rev_j, idx, axis=1), -1)
-    return out_i, out_j, plen
+    return out_i, out_j, plen, tied
 
 
 def levenshtein(a: np.ndarray, na: np.ndarray, c: np.ndarray, nc: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.metrics.functional._align import min_cost_path
+from gazekit.metrics.functional._align import min_cost_path_vectors
 from gazekit.metrics.functional._pairs import check_choice, check_pair, padded, require_durations, resolve_size, to_tensor
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
@@ -158,7 +158,7 @@ def _median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     NaN where one of them is NaN (e.g. absent durations)."""
     valid = np.arange(values.shape[1])[None] < counts[:, None]
     has_nan = (np.isnan(values) & valid).any(axis=1)
-    padded_values = np.where(valid, np.nan_to_num(values, nan=np.inf), np.inf)
+    padded_values = np.where(valid & ~np.isnan(values), values, np.inf)
     s = np.sort(padded_values, axis=1)
     lo = np.clip((counts - 1) // 2, 0, None)
     hi = np.clip(counts // 2, 0, values.shape[1] - 1)
@@ -178,6 +178,75 @@ def _hat_pad(x, y, lengths):
     px = np.where(fill & short[:, None], 1.0, px)
     py = np.where(fill & short[:, None], 1.0, py)
     return px, py, np.ones((b, width)), np.where(short, 3, lengths)
+
+
+_PAIRS_PER_CHUNK = 256
+
+
+def _dijkstra_path(ax, ay, bx, by) -> np.ndarray:
+    """Alignment path (flat cell indices) found by scipy's Dijkstra on MultiMatch's directed graph, with edges
+    listed per node in the order right, down, diagonal (as the toolbox builds it), so that among equal-cost paths
+    the same one is returned."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n, m = len(ax), len(bx)
+    cost = np.sqrt(np.abs(ax[:, None] - bx[None, :]) ** 2 + np.abs(ay[:, None] - by[None, :]) ** 2)
+    node = np.arange(n * m).reshape(n, m)
+    src, dst, w = [], [], []
+    for i in range(n):
+        for j in range(m):
+            moves = ([(i, j + 1), (i + 1, j), (i + 1, j + 1)] if i < n - 1 and j < m - 1 else
+                     [(i, j + 1)] if i == n - 1 and j < m - 1 else [(i + 1, j)] if j == m - 1 and i < n - 1 else [])
+            for a, c in moves:
+                src.append(node[i, j])
+                dst.append(node[a, c])
+                w.append(cost[a, c])
+    src.append(n * m - 1)
+    dst.append(n * m - 1)
+    w.append(0.0)
+    graph = coo_matrix((np.asarray(w), (np.asarray(src), np.asarray(dst))), shape=(n * m, n * m)).tocsr()
+    _, pred = dijkstra(graph, directed=True, indices=0, return_predecessors=True)
+    path, cur = [], n * m - 1
+    while cur >= 0:
+        path.append(cur)
+        cur = pred[cur]
+    return np.asarray(path[::-1], dtype=np.int64)
+
+
+def _score_chunk(fa: dict, fc: dict, na: np.ndarray, nc: np.ndarray, dg: np.ndarray) -> np.ndarray:
+    """The five MultiMatch scores ``[B, 5]`` for pairs of saccade feature arrays (``[B, S]`` each)."""
+    big_n, big_m = int(na.max()), int(nc.max())
+    fa = {k: v[:, :big_n] for k, v in fa.items()}
+    fc = {k: v[:, :big_m] for k, v in fc.items()}
+    rows_p, cols_p, plen, tied = min_cost_path_vectors(
+        np.ascontiguousarray(fa["dx"].T), np.ascontiguousarray(fa["dy"].T), np.ascontiguousarray(fc["dx"].T),
+        np.ascontiguousarray(fc["dy"].T), na, nc)
+    for b in np.flatnonzero(tied):
+        # Several alignments cost the same: take the one the reference's Dijkstra search returns.
+        path = _dijkstra_path(fa["dx"][b, :na[b]], fa["dy"][b, :na[b]], fc["dx"][b, :nc[b]], fc["dy"][b, :nc[b]])
+        rows_p[b], cols_p[b], plen[b] = -1, -1, len(path)
+        rows_p[b, :len(path)], cols_p[b, :len(path)] = path // nc[b], path % nc[b]
+    r = np.arange(len(na))[:, None]
+    ri, ci = np.maximum(rows_p, 0), np.maximum(cols_p, 0)
+    along_vec = np.sqrt((fa["dx"][r, ri] - fc["dx"][r, ci]) ** 2 + (fa["dy"][r, ri] - fc["dy"][r, ci]) ** 2)
+    t1, t2 = fa["theta"][r, ri], fc["theta"][r, ci]
+    t1 = np.where(t1 < 0, math.pi + (math.pi + t1), t1)  # angles to [0, 2 pi)
+    t2 = np.where(t2 < 0, math.pi + (math.pi + t2), t2)
+    ang = np.abs(t1 - t2)
+    ang = np.where(ang > math.pi, 2 * math.pi - ang, ang)
+    lng = np.abs(fa["rho"][r, ri] - fc["rho"][r, ci])
+    pos = np.sqrt((fa["x"][r, ri] - fc["x"][r, ci]) ** 2 + (fa["y"][r, ri] - fc["y"][r, ci]) ** 2)
+    d1, d2 = fa["dur"][r, ri], fc["dur"][r, ci]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dur = np.abs(d1 - d2) / np.abs(np.maximum(d1, d2))
+    return np.stack([
+        1 - _median(along_vec, plen) / (2 * dg),
+        1 - _median(ang, plen) / math.pi,
+        1 - _median(lng, plen) / dg,
+        1 - _median(pos, plen) / dg,
+        1 - _median(dur, plen),
+    ], axis=1)
 
 
 @register_pair_metric("multimatch", higher_is_better=True, outputs=MULTIMATCH_DIMENSIONS, needs=("image_size",),
@@ -237,31 +306,13 @@ def multimatch(pred: Scanpaths, target: Scanpaths, *, screen_size=None, simplify
     idx = np.flatnonzero(valid)
     fa, na = _features(ax[idx], ay[idx], ad[idx], an[idx], simplify, t_dir, t_dur, amp0)
     fc, nc = _features(cx[idx], cy[idx], cd[idx], cn[idx], simplify, t_dir, t_dur, amp0)
-    vec = np.sqrt((fa["dx"][:, :, None] - fc["dx"][:, None, :]) ** 2
-                  + (fa["dy"][:, :, None] - fc["dy"][:, None, :]) ** 2)
-    vec = np.nan_to_num(vec, nan=0.0, posinf=0.0)
-    rows_p, cols_p, plen = min_cost_path(vec, na, nc)
-    r = np.arange(len(idx))[:, None]
-    ri, ci = np.maximum(rows_p, 0), np.maximum(cols_p, 0)
-    along_vec = np.sqrt((fa["dx"][r, ri] - fc["dx"][r, ci]) ** 2 + (fa["dy"][r, ri] - fc["dy"][r, ci]) ** 2)
-    t1, t2 = fa["theta"][r, ri], fc["theta"][r, ci]
-    t1 = np.where(t1 < 0, math.pi + (math.pi + t1), t1)  # angles to [0, 2 pi)
-    t2 = np.where(t2 < 0, math.pi + (math.pi + t2), t2)
-    ang = np.abs(t1 - t2)
-    ang = np.where(ang > math.pi, 2 * math.pi - ang, ang)
-    lng = np.abs(fa["rho"][r, ri] - fc["rho"][r, ci])
-    pos = np.sqrt((fa["x"][r, ri] - fc["x"][r, ci]) ** 2 + (fa["y"][r, ri] - fc["y"][r, ci]) ** 2)
-    d1, d2 = fa["dur"][r, ri], fc["dur"][r, ci]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dur = np.abs(d1 - d2) / np.abs(np.maximum(d1, d2))
-    dg = diag[idx]
-    res = np.stack([
-        1 - _median(along_vec, plen) / (2 * dg),
-        1 - _median(ang, plen) / math.pi,
-        1 - _median(lng, plen) / dg,
-        1 - _median(pos, plen) / dg,
-        1 - _median(dur, plen),
-    ], axis=1)
+    res = np.empty((len(idx), 5))
+    # Pairs sorted by size and aligned in chunks, each padded only to its own longest scanpaths.
+    order = np.argsort(np.maximum(na, nc), kind="stable")
+    for start in range(0, len(order), _PAIRS_PER_CHUNK):
+        rows = order[start:start + _PAIRS_PER_CHUNK]
+        res[rows] = _score_chunk({k: v[rows] for k, v in fa.items()}, {k: v[rows] for k, v in fc.items()},
+                                 na[rows], nc[rows], diag[idx][rows])
     if not use_duration:
         res[:, 4] = np.nan
     out[idx] = res
