@@ -77,91 +77,82 @@ def _level_split(lam, n_levels):
     return l0, lam - l0
 
 
-@njit(parallel=True, cache=True)
+@njit(inline="always", cache=True)
+def _tap(src, p, ra, rb, ca, cb, gy, gx):
+    return (1.0 - gy) * ((1.0 - gx) * src[p, ra + ca] + gx * src[p, ra + cb]) + gy * (
+        (1.0 - gx) * src[p, rb + ca] + gx * src[p, rb + cb])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def blend_forward(x, chain, fix, valid, lam_map, use_map, n_levels, e2, scale, offset, pg,
-                  ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w, out):
-    """out[b, c, i, j] = (1 - t) U_l0 + t U_l0+1 (see gazekit.ops.reference)."""
-    n_b, n_c, height, width = x.shape
+                  ra, rb, fy, ca, cb, fx, out):
+    """out = (1 - t) U_l0 + t U_l0+1 (see gazekit.ops.reference); x, out ``[B*C, H*W]``, chain ``[B*C, N]``.
+
+    Per row: the level of every pixel first (once, shared by the channels), then one gather pass per channel.
+    """
+    n_b = fix.shape[0]
+    height, width = ra.shape[1], ca.shape[1]
+    n_c = x.shape[0] // n_b
     for row in prange(n_b * height):
         b = row // height
         i = row % height
+        lv = np.empty(width, np.int64)
+        tt = np.empty(width, np.float64)
         for j in range(width):
             _, lam, _, _ = _pixel_level(b, i, j, fix, valid, lam_map, use_map, n_levels, e2, scale, offset)
             l0, frac = _level_split(lam, n_levels)
             t, _ = _blend_weight(frac, pg)
-            l1 = l0 + 1
-            # taps of the coarser level (always >= 1)
-            w1 = lvl_w[l1]
-            base1 = lvl_off[l1]
-            a1 = base1 + ry0[l1, i] * w1
-            b1 = base1 + ry1[l1, i] * w1
-            c0 = rx0[l1, j]
-            c1 = rx1[l1, j]
-            gy1 = fy[l1, i]
-            gx1 = fx[l1, j]
-            if l0 == 0:
-                for c in range(n_c):
-                    u1 = (1.0 - gy1) * ((1.0 - gx1) * chain[b, c, a1 + c0] + gx1 * chain[b, c, a1 + c1]) + gy1 * (
-                        (1.0 - gx1) * chain[b, c, b1 + c0] + gx1 * chain[b, c, b1 + c1])
-                    out[b, c, i, j] = (1.0 - t) * x[b, c, i, j] + t * u1
-            else:
-                w0 = lvl_w[l0]
-                base0 = lvl_off[l0]
-                a0 = base0 + ry0[l0, i] * w0
-                b0 = base0 + ry1[l0, i] * w0
-                d0 = rx0[l0, j]
-                d1 = rx1[l0, j]
-                gy0 = fy[l0, i]
-                gx0 = fx[l0, j]
-                for c in range(n_c):
-                    u0 = (1.0 - gy0) * ((1.0 - gx0) * chain[b, c, a0 + d0] + gx0 * chain[b, c, a0 + d1]) + gy0 * (
-                        (1.0 - gx0) * chain[b, c, b0 + d0] + gx0 * chain[b, c, b0 + d1])
-                    u1 = (1.0 - gy1) * ((1.0 - gx1) * chain[b, c, a1 + c0] + gx1 * chain[b, c, a1 + c1]) + gy1 * (
-                        (1.0 - gx1) * chain[b, c, b1 + c0] + gx1 * chain[b, c, b1 + c1])
-                    out[b, c, i, j] = (1.0 - t) * u0 + t * u1
+            lv[j] = l0
+            tt[j] = t
+        pix = i * width
+        for c in range(n_c):
+            p = b * n_c + c
+            for j in range(width):
+                l0 = lv[j]
+                t = tt[j]
+                l1 = l0 + 1
+                u1 = _tap(chain, p, ra[l1, i], rb[l1, i], ca[l1, j], cb[l1, j], fy[l1, i], fx[l1, j])
+                if l0 == 0:
+                    u0 = x[p, pix + j]
+                else:
+                    u0 = _tap(chain, p, ra[l0, i], rb[l0, i], ca[l0, j], cb[l0, j], fy[l0, i], fx[l0, j])
+                out[p, pix + j] = (1.0 - t) * u0 + t * u1
 
 
 @njit(inline="always", cache=True)
-def _sample(x, chain, b, c, i, j, level, ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w):
+def _sample(x, chain, p, i, j, level, ra, rb, fy, ca, cb, fx):
     if level == 0:
-        return x[b, c, i, j]
-    w = lvl_w[level]
-    a = lvl_off[level] + ry0[level, i] * w
-    bb = lvl_off[level] + ry1[level, i] * w
-    c0 = rx0[level, j]
-    c1 = rx1[level, j]
-    gy = fy[level, i]
-    gx = fx[level, j]
-    return (1.0 - gy) * ((1.0 - gx) * chain[b, c, a + c0] + gx * chain[b, c, a + c1]) + gy * (
-        (1.0 - gx) * chain[b, c, bb + c0] + gx * chain[b, c, bb + c1])
+        return x[p, ra[0, i] + j]
+    return _tap(chain, p, ra[level, i], rb[level, i], ca[level, j], cb[level, j], fy[level, i], fx[level, j])
 
 
 @njit(inline="always", cache=True)
-def _scatter(gx_img, gchain, b, c, i, j, level, g, ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w):
+def _scatter(gx_img, gchain, p, i, j, level, g, ra, rb, fy, ca, cb, fx):
     if level == 0:
-        gx_img[b, c, i, j] += g
+        gx_img[p, ra[0, i] + j] += g
         return
-    w = lvl_w[level]
-    a = lvl_off[level] + ry0[level, i] * w
-    bb = lvl_off[level] + ry1[level, i] * w
-    c0 = rx0[level, j]
-    c1 = rx1[level, j]
+    a = ra[level, i]
+    bb = rb[level, i]
+    c0 = ca[level, j]
+    c1 = cb[level, j]
     gy = fy[level, i]
     gx = fx[level, j]
-    gchain[b, c, a + c0] += g * (1.0 - gy) * (1.0 - gx)
-    gchain[b, c, a + c1] += g * (1.0 - gy) * gx
-    gchain[b, c, bb + c0] += g * gy * (1.0 - gx)
-    gchain[b, c, bb + c1] += g * gy * gx
+    gchain[p, a + c0] += g * (1.0 - gy) * (1.0 - gx)
+    gchain[p, a + c1] += g * (1.0 - gy) * gx
+    gchain[p, bb + c0] += g * gy * (1.0 - gx)
+    gchain[p, bb + c1] += g * gy * gx
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def blend_backward(grad, x, chain, fix, valid, lam_map, use_map, n_levels, e2, scale, offset, pg,
-                   ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w, gx_img, gchain, gfix, glam):
+                   ra, rb, fy, ca, cb, fx, gx_img, gchain, gfix, glam):
     """Gradients of blend_forward w.r.t. the image (level-0 term), the chain, the fixations or the level map.
 
     Parallel over images, so the scatter into each image's chain never races. Outputs must be zero-initialised.
     """
-    n_b, n_c, height, width = x.shape
+    n_b = fix.shape[0]
+    height, width = ra.shape[1], ca.shape[1]
+    n_c = x.shape[0] // n_b
     for b in prange(n_b):
         acc = np.zeros((fix.shape[1], 2))  # fixation gradient of this image, accumulated in float64
         for i in range(height):
@@ -172,13 +163,13 @@ def blend_backward(grad, x, chain, fix, valid, lam_map, use_map, n_levels, e2, s
                 t, dt = _blend_weight(frac, pg)
                 g_lam = 0.0
                 for c in range(n_c):
-                    g = grad[b, c, i, j]
-                    u0 = _sample(x, chain, b, c, i, j, l0, ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w)
-                    u1 = _sample(x, chain, b, c, i, j, l0 + 1, ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w)
+                    p = b * n_c + c
+                    g = grad[p, ra[0, i] + j]
+                    u0 = _sample(x, chain, p, i, j, l0, ra, rb, fy, ca, cb, fx)
+                    u1 = _sample(x, chain, p, i, j, l0 + 1, ra, rb, fy, ca, cb, fx)
                     g_lam += g * (u1 - u0)
-                    _scatter(gx_img, gchain, b, c, i, j, l0, (1.0 - t) * g, ry0, ry1, fy, rx0, rx1, fx, lvl_off,
-                             lvl_w)
-                    _scatter(gx_img, gchain, b, c, i, j, l0 + 1, t * g, ry0, ry1, fy, rx0, rx1, fx, lvl_off, lvl_w)
+                    _scatter(gx_img, gchain, p, i, j, l0, (1.0 - t) * g, ra, rb, fy, ca, cb, fx)
+                    _scatter(gx_img, gchain, p, i, j, l0 + 1, t * g, ra, rb, fy, ca, cb, fx)
                 # clamp passes the gradient on its closed interval, as torch.clamp does
                 if not (raw >= 0.0 and raw <= n_levels - 1):
                     continue
@@ -194,3 +185,56 @@ def blend_backward(grad, x, chain, fix, valid, lam_map, use_map, n_levels, e2, s
             for f in range(fix.shape[1]):
                 gfix[b, f, 0] = acc[f, 0]
                 gfix[b, f, 1] = acc[f, 1]
+
+
+@njit(inline="always", cache=True)
+def _reflect(idx, n):
+    """Index into a side of length n padded by 2: reflect (edge not repeated), replicate when n < 3."""
+    if n >= 3:
+        if idx < 0:
+            return -idx
+        if idx >= n:
+            return 2 * (n - 1) - idx
+        return idx
+    return min(max(idx, 0), n - 1)
+
+
+@njit(parallel=True, cache=True)
+def pyr_down_level(src, src_off, hs, ws, dst, dst_off, hd, wd):
+    """One pyramid step on every plane: dst = down2(binomial5 (x) binomial5 * src), reflect padding.
+
+    src, dst: ``[P, *]`` planes (images or chains), levels stored row-major from the given offsets.
+    """
+    k = (0.0625, 0.25, 0.375, 0.25, 0.0625)
+    planes = src.shape[0]
+    for row in prange(planes * hd):
+        p = row // hd
+        i = row % hd
+        r0 = src_off + _reflect(2 * i - 2, hs) * ws
+        r1 = src_off + _reflect(2 * i - 1, hs) * ws
+        r2 = src_off + _reflect(2 * i, hs) * ws
+        r3 = src_off + _reflect(2 * i + 1, hs) * ws
+        r4 = src_off + _reflect(2 * i + 2, hs) * ws
+        for j in range(wd):
+            acc = 0.0
+            for b in range(5):
+                c = _reflect(2 * j + b - 2, ws)
+                col = (k[0] * src[p, r0 + c] + k[1] * src[p, r1 + c] + k[2] * src[p, r2 + c] + k[3] * src[p, r3 + c]
+                       + k[4] * src[p, r4 + c])
+                acc += k[b] * col
+            dst[p, dst_off + i * wd + j] = acc
+
+
+@njit(parallel=True, cache=True)
+def pyr_down_level_adjoint(gdst, dst_off, hd, wd, gsrc, src_off, hs, ws):
+    """Transpose of pyr_down_level: gsrc += A^T gdst (parallel over planes, so the scatter never races)."""
+    k = (0.0625, 0.25, 0.375, 0.25, 0.0625)
+    planes = gdst.shape[0]
+    for p in prange(planes):
+        for i in range(hd):
+            for a in range(5):
+                r = src_off + _reflect(2 * i + a - 2, hs) * ws
+                for j in range(wd):
+                    g = k[a] * gdst[p, dst_off + i * wd + j]
+                    for b in range(5):
+                        gsrc[p, r + _reflect(2 * j + b - 2, ws)] += k[b] * g

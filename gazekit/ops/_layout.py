@@ -53,17 +53,22 @@ def _axis_table(out_size: int, in_sizes: list[int], dtype: torch.dtype, device) 
 
 
 def sample_tables(height: int, width: int, levels: int, dtype: torch.dtype, device) -> dict[str, Tensor]:
-    """Per-level bilinear tables (row 0 = level 0, the identity) and level geometry, all contiguous.
+    """Per-level bilinear tables, all contiguous; row 0 is level 0 (the identity, indexing the image itself).
 
-    Keys: ``ry0, ry1, fy`` ``[L, H]``; ``rx0, rx1, fx`` ``[L, W]``; ``offset, width`` ``[L]`` int32 (chain offset and
-    row length of each level).
+    Keys: ``ra, rb`` ``[L, H]`` int64 flat start of the upper / lower source row (chain offset of the level included;
+    level 0: ``i * W`` in the image plane); ``fy`` ``[L, H]`` weight of the lower row; ``ca, cb`` ``[L, W]`` int64
+    left / right source column; ``fx`` ``[L, W]`` weight of the right column.
     """
     offsets, sizes = chain_offsets(height, width, levels)
     ry0, ry1, fy = _axis_table(height, [h for h, _ in sizes], dtype, device)
     rx0, rx1, fx = _axis_table(width, [w for _, w in sizes], dtype, device)
-    geometry = torch.tensor([offsets[:levels], [w for _, w in sizes]], dtype=torch.int32, device=device)
+    start = torch.tensor(offsets[:levels], dtype=torch.int64, device=device).view(levels, 1)
+    row_len = torch.tensor([w for _, w in sizes], dtype=torch.int64, device=device).view(levels, 1)
     return {
-        "ry0": ry0.contiguous(), "ry1": ry1.contiguous(), "fy": fy.contiguous(),
-        "rx0": rx0.contiguous(), "rx1": rx1.contiguous(), "fx": fx.contiguous(),
-        "offset": geometry[0].contiguous(), "width": geometry[1].contiguous(),
+        "ra": (start + ry0.to(torch.int64) * row_len).contiguous(),
+        "rb": (start + ry1.to(torch.int64) * row_len).contiguous(),
+        "fy": fy.contiguous(),
+        "ca": rx0.to(torch.int64).contiguous(),
+        "cb": rx1.to(torch.int64).contiguous(),
+        "fx": fx.contiguous(),
     }

@@ -14,10 +14,20 @@ import warnings
 import torch
 from torch import Tensor
 
-from gazekit.ops._layout import build_chain, sample_tables, unpack_chain
-from gazekit.ops.reference import blend_levels, eccentricity, level_from_eccentricity
+import torch.nn.functional as F
 
-__all__ = ["foveate_op", "foveate_blend", "foveate_blend_backward", "cpu_kernel_available", "triton_available"]
+from gazekit.ops._layout import build_chain, chain_offsets, sample_tables, unpack_chain
+from gazekit.ops.reference import BINOMIAL5, blend_levels, eccentricity, level_from_eccentricity
+
+__all__ = [
+    "foveate_op",
+    "foveate_blend",
+    "foveate_blend_backward",
+    "pyramid_chain",
+    "pyramid_chain_backward",
+    "cpu_kernel_available",
+    "triton_available",
+]
 
 _STATE: dict[str, object] = {}
 _NUMBA_LOCK = threading.Lock()  # numba's workqueue threading layer must not be entered by two threads at once
@@ -55,11 +65,17 @@ def _numba_threads() -> None:
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
 
+def _planes(t: Tensor):
+    """numpy view ``[B*C, rest]`` of a contiguous ``[B, C, ...]`` tensor (shares memory)."""
+    t = t.detach().contiguous()
+    return t.numpy().reshape(t.shape[0] * t.shape[1], -1)
+
+
 def _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
-    b = x.shape[0]
-    np_dtype = x.detach().numpy().dtype
     import numpy as np
 
+    b = x.shape[0]
+    np_dtype = x.detach().numpy().dtype
     if lam is None:
         fix_np = fix.detach().contiguous().numpy()
         valid_np = (torch.ones(fix.shape[:2], dtype=torch.bool) if valid is None else valid.contiguous()).numpy()
@@ -69,9 +85,9 @@ def _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
         valid_np = np.zeros((b, 0), dtype=np.bool_)
         lam_np = lam.detach().contiguous().numpy()
     tab = sample_tables(x.shape[-2], x.shape[-1], levels, x.dtype, x.device)
-    tables = [tab[k].numpy() for k in ("ry0", "ry1", "fy", "rx0", "rx1", "fx", "offset", "width")]
-    return (x.detach().contiguous().numpy(), chain.detach().contiguous().numpy(), fix_np, valid_np, lam_np,
-            lam is not None, levels, float(e2), float(scale), float(offset), bool(pg), *tables)
+    tables = [tab[k].numpy() for k in ("ra", "rb", "fy", "ca", "cb", "fx")]
+    return (_planes(x), _planes(chain), fix_np, valid_np, lam_np, lam is not None, levels, float(e2), float(scale),
+            float(offset), bool(pg), *tables)
 
 
 def _torch_forward(x, chain, fix, valid, lam, levels, e2, scale, offset, pg) -> Tensor:
@@ -162,7 +178,7 @@ def _cpu_forward(*args) -> Tensor | None:
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     with _NUMBA_LOCK:
         _numba_threads()
-        _STATE["cpu"].blend_forward(*_numba_args(*args), out.numpy())
+        _STATE["cpu"].blend_forward(*_numba_args(*args), _planes(out))
     return out
 
 
@@ -208,7 +224,7 @@ def foveate_blend_backward(
         glam_np = glam.numpy() if glam.numel() else torch.zeros(1, 1, 1, dtype=x.dtype).numpy()
         with _NUMBA_LOCK:
             _numba_threads()
-            _STATE["cpu"].blend_backward(grad.numpy(), *_numba_args(*args), gx.numpy(), gchain.numpy(), gfix_np,
+            _STATE["cpu"].blend_backward(_planes(grad), *_numba_args(*args), _planes(gx), _planes(gchain), gfix_np,
                                          glam_np)
         return gx, gchain, gfix, glam
     if x.device.type == "cuda" and triton_available():
@@ -241,11 +257,99 @@ def _backward(ctx, grad):
 foveate_blend.register_autograd(_backward, setup_context=_setup_context)
 
 
+@torch.library.custom_op("gazekit::pyramid_chain", mutates_args=())
+def pyramid_chain(x: Tensor, levels: int) -> Tensor:
+    """Pyramid levels ``1 .. L-1`` of ``x`` ``[B, C, H, W]`` in one ``[B, C, N]`` chain (fused kernel on CPU)."""
+    if x.device.type != "cpu" or not cpu_kernel_available():
+        return build_chain(x, levels).contiguous()
+    b, c, h, w = x.shape
+    offsets, sizes = chain_offsets(h, w, levels)
+    chain = x.new_empty(b, c, offsets[-1])
+    planes = x.detach().contiguous().numpy().reshape(b * c, h * w)
+    flat = chain.numpy().reshape(b * c, offsets[-1])
+    with _NUMBA_LOCK:
+        _numba_threads()
+        for level in range(1, levels):
+            src, src_off = (planes, 0) if level == 1 else (flat, offsets[level - 1])
+            _STATE["cpu"].pyr_down_level(src, src_off, *sizes[level - 1], flat, offsets[level], *sizes[level])
+    return chain
+
+
+@pyramid_chain.register_fake
+def _(x, levels):
+    offsets, _ = chain_offsets(x.shape[-2], x.shape[-1], levels)
+    return x.new_empty(x.shape[0], x.shape[1], offsets[-1])
+
+
+def _pad_adjoint(grad: Tensor, dim: int, size: int) -> Tensor:
+    """Transpose of reference._pad_1d (reflect by 2, or replicate when the side is shorter than 3)."""
+    padding = [2, 2, 0, 0] if dim == -1 else [0, 0, 2, 2]
+    shape = list(grad.shape)
+    shape[dim] = size
+    like = grad.new_empty(shape)
+    if size > 2:
+        return torch.ops.aten.reflection_pad2d_backward(grad, like, padding)
+    return torch.ops.aten.replication_pad2d_backward(grad, like, padding)
+
+
+def _pyr_down_adjoint_torch(grad: Tensor, hs: int, ws: int) -> Tensor:
+    """Transpose of reference.pyr_down on ``[P, 1, hd, wd]`` planes (explicit, so it runs below autograd)."""
+    k = torch.tensor(BINOMIAL5, dtype=grad.dtype, device=grad.device)
+    hd, wd = grad.shape[-2:]
+    g = F.conv_transpose2d(grad, k.view(1, 1, 5, 1), stride=(2, 1), output_padding=(hs + 1 - 2 * hd, 0))
+    g = _pad_adjoint(g, -2, hs)
+    g = F.conv_transpose2d(g, k.view(1, 1, 1, 5), stride=(1, 2), output_padding=(0, ws + 1 - 2 * wd))
+    return _pad_adjoint(g, -1, ws)
+
+
+@torch.library.custom_op("gazekit::pyramid_chain_backward", mutates_args=())
+def pyramid_chain_backward(grad: Tensor, x: Tensor, levels: int) -> Tensor:
+    """Gradient of ``pyramid_chain`` w.r.t. ``x`` (the pyramid is linear, so only x's shape matters)."""
+    b, c, h, w = x.shape
+    offsets, sizes = chain_offsets(h, w, levels)
+    grad = grad.contiguous()
+    if x.device.type == "cpu" and cpu_kernel_available():
+        acc = grad.clone().reshape(b * c, offsets[-1])
+        gx = torch.zeros_like(x, memory_format=torch.contiguous_format)
+        acc_np, gx_np = acc.numpy(), gx.numpy().reshape(b * c, h * w)
+        with _NUMBA_LOCK:
+            _numba_threads()
+            for level in range(levels - 1, 0, -1):
+                dst, dst_off = (gx_np, 0) if level == 1 else (acc_np, offsets[level - 1])
+                _STATE["cpu"].pyr_down_level_adjoint(acc_np, offsets[level], *sizes[level], dst, dst_off,
+                                                     *sizes[level - 1])
+        return gx
+    g = None
+    for level in range(levels - 1, 0, -1):
+        own = grad[:, :, offsets[level] : offsets[level + 1]].reshape(b * c, 1, *sizes[level])
+        g = own if g is None else g + own
+        g = _pyr_down_adjoint_torch(g, *sizes[level - 1])
+    return g.reshape(b, c, h, w)
+
+
+@pyramid_chain_backward.register_fake
+def _(grad, x, levels):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
+
+
+def _pyr_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+    ctx.levels = inputs[1]
+
+
+def _pyr_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    return pyramid_chain_backward(grad, x, ctx.levels), None
+
+
+pyramid_chain.register_autograd(_pyr_backward, setup_context=_pyr_setup)
+
+
 def foveate_op(
     x: Tensor, fixations: Tensor | None, valid: Tensor | None, level_map: Tensor | None, *,
     levels: int, e2: float, scale: float, offset: float, blend: str,
 ) -> Tensor:
     """Pyramid (torch ops) + fused blend op; inputs already validated and in the compute dtype."""
-    chain = build_chain(x, levels)
+    chain = pyramid_chain(x, levels) if x.device.type == "cpu" and cpu_kernel_available() else build_chain(x, levels)
     return foveate_blend(x, chain, fixations, valid, level_map, levels, float(e2), float(scale), float(offset),
                          blend == "pg")
