@@ -214,3 +214,18 @@ def test_metric_class_accumulates_means_and_skips_undefined_pairs():
     torch.testing.assert_close(torch.stack(list(out.values())), expected)
     assert metric.num_undefined.tolist() == [1.0] * 5
     assert MultiMatch.higher_is_better and MultiMatch.full_state_update is False
+
+
+@pytest.mark.oracle
+def test_equal_cost_alignments_follow_the_reference_dijkstra():
+    """Grid-aligned fixations make many alignments cost the same; the reference's choice must be reproduced."""
+    mg = _oracle()
+    rng = np.random.default_rng(8)
+    recs = []
+    for _ in range(160):
+        n = int(rng.integers(3, 12))
+        recs.append(_rec(rng.integers(0, 5, n) * 100.0, rng.integers(0, 3, n) * 100.0, rng.uniform(0.1, 0.5, n)))
+    a, b = recs[:80], recs[80:]
+    ours = multimatch(_batch(a, (512, 320)), _batch(b, (512, 320))).numpy()
+    ref = np.array([mg.docomparison(x, y, screensize=[512, 320]) for x, y in zip(a, b)])
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
