@@ -213,3 +213,30 @@ def test_sequence_score_metric_class():
     metric.update(pred[:5], human[:5])
     metric.update(pred[5:], human[5:])
     assert metric.compute().item() == pytest.approx(sequence_score(pred, human, clusters=cl).mean().item())
+
+
+@pytest.mark.data
+def test_shipped_coco_search18_fixture_is_reproducible_and_gives_the_human_ss():
+    """The shipped clusters are rebuilt exactly from the data, and human-vs-human SS lands near the published
+    Human row (0.490 with self-pairs, IRL CVPR 2020; this split and fixture: see the README)."""
+    from gazekit.datasets import load_dataset
+
+    from tests.conftest import require_data
+
+    require_data("coco_search18", "coco_search18_fixations_TP_validation_split1.json")
+    frozen = SequenceClusters.builtin("coco_search18")
+    human = load_dataset("coco_search18").scanpaths.rescale(512, 320)
+    assert len(frozen) == len(set(zip(human.image, human.task))) == 326
+    keys = sorted(frozen.clusters)[:25]
+    rows = [i for i in range(len(human)) if f"{human.dataset[i]}|{human.image[i]}|{human.task[i]}" in keys]
+    rebuilt = fit_clusters(human[rows])
+    for k in keys:
+        np.testing.assert_allclose(rebuilt[k].centres, frozen[k].centres, rtol=0, atol=1e-9)
+        assert rebuilt[k].factor == frozen[k].factor
+    pi, ti = [], []
+    for k in keys:
+        own = [i for i in rows if f"{human.dataset[i]}|{human.image[i]}|{human.task[i]}" == k]
+        pi += [u for u in own for v in own if u != v]
+        ti += [v for u in own for v in own if u != v]
+    ss = sequence_score(human[pi], human[ti], clusters="coco_search18").numpy()
+    assert 0.35 < np.nanmean(ss) < 0.65

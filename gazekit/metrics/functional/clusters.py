@@ -41,6 +41,12 @@ FACTORS_SEARCH = (0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.8)
 FACTORS_WIDE = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 DEFAULT_KEY = ("dataset", "image", "task")
 _FORMAT = "gazekit-sequence-clusters"
+FIXTURE_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+# Frozen fixtures shipped with gazekit: name -> file in gazekit/metrics/fixtures (how each was built is stored in
+# its "description" and "meta" fields).
+BUILTIN_CLUSTERS = {
+    "coco_search18": "ss_clusters_coco_search18_tp_val1_512x320.json",
+}
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -185,6 +191,16 @@ class SequenceClusters:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict()))  # shortest round-trip floats: lossless
         return path
+
+    @classmethod
+    def builtin(cls, name: str) -> "SequenceClusters":
+        """A frozen fixture shipped with gazekit (``BUILTIN_CLUSTERS``), e.g. ``"coco_search18"`` (TP validation
+        split 1, 512 x 320)."""
+        if name not in BUILTIN_CLUSTERS:
+            from gazekit.errors import UnknownNameError
+
+            raise UnknownNameError("sequence-score cluster fixture", name, list(BUILTIN_CLUSTERS))
+        return cls.load(FIXTURE_DIR / BUILTIN_CLUSTERS[name])
 
     @classmethod
     def load(cls, path: str | Path) -> "SequenceClusters":

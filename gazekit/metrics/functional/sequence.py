@@ -26,7 +26,8 @@ from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._align import levenshtein, needleman_wunsch_max
 from gazekit.metrics.functional._pairs import (check_choice, check_pair, padded, require_durations, resolve_size,
                                                to_tensor)
-from gazekit.metrics.functional.clusters import DEFAULT_KEY, SequenceClusters, fit_clusters, image_key
+from gazekit.metrics.functional.clusters import (BUILTIN_CLUSTERS, DEFAULT_KEY, SequenceClusters, fit_clusters,
+                                                 image_key)
 from gazekit.metrics.functional.scanmatch import repeat_padded
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
@@ -70,6 +71,8 @@ def _string_score(pred, target, pred_codes, target_codes, truncate, temporal_bin
 def _resolve_clusters(clusters, target: Scanpaths, key) -> SequenceClusters:
     if isinstance(clusters, SequenceClusters):
         return clusters
+    if isinstance(clusters, str) and clusters in BUILTIN_CLUSTERS:
+        return SequenceClusters.builtin(clusters)
     if isinstance(clusters, (str, Path)) and str(clusters) != "fit":
         return SequenceClusters.load(clusters)
     if isinstance(clusters, str) and clusters == "fit":
@@ -95,8 +98,9 @@ def sequence_score(pred: Scanpaths, target: Scanpaths, *, clusters="fit", key: S
 
     Args:
         pred, target: batches of equal size, pixels in the frame the clusters were built in.
-        clusters: frozen :class:`SequenceClusters` (or the path of its JSON fixture), looked up with the
-            target's image key; ``"fit"`` clusters the distinct target scanpaths on the fly.
+        clusters: frozen :class:`SequenceClusters`, the path of its JSON fixture or the name of a shipped one
+            (``"coco_search18"``), looked up with the target's image key; ``"fit"`` clusters the distinct target
+            scanpaths on the fly (convenient, but freeze a fixture for numbers you report).
         key: image-key fields (default: the clusters' own, normally dataset, image, task).
         truncate: score only the first ``truncate`` fixations (protocols use 2/4/6 for search, 4/8/16 free view).
         temporal_bin: ms; repeat each symbol ``floor(duration / temporal_bin)`` times (SS "with duration").
