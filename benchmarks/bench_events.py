@@ -24,9 +24,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from gazekit.paths import data_root  # noqa: E402
+from gazekit.paths import data_root
 
 SCREEN = (1920, 1080, 53.0, 30.0, 60.0)  # px, px, cm, cm, cm
 

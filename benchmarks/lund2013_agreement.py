@@ -20,11 +20,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from gazekit.datasets.raw.lund2013 import lund2013_pairs, read_lund2013_pair  # noqa: E402
-from gazekit.events import class_events, cohen_kappa, detect_events  # noqa: E402
-from gazekit.paths import data_root  # noqa: E402
+from gazekit.datasets.raw.lund2013 import lund2013_pairs, read_lund2013_pair
+from gazekit.events import class_events, cohen_kappa, detect_events
+from gazekit.paths import data_root
 
 CODERS = ("MN", "RA")
 
@@ -54,13 +54,13 @@ def evaluate(root: Path, params: dict) -> dict:
             continue
         cls = {k: np.concatenate(v) for k, v in pooled[group].items()}
         dur = {k: np.concatenate(v) for k, v in durations[group].items()}
-        row = {"recordings": len(pooled[group]["MN"]), "samples": int(len(cls["MN"])),
+        row = {"recordings": len(pooled[group]["MN"]), "samples": len(cls["MN"]),
                "kappa_MN_vs_RA": cohen_kappa(cls["MN"], cls["RA"])}
         for method in params:
             for c in CODERS:
                 row[f"kappa_{method}_vs_{c}"] = cohen_kappa(cls[method], cls[c])
         for name in (*CODERS, *params):
-            row[f"n_fix_{name}"] = int(len(dur[name]))
+            row[f"n_fix_{name}"] = len(dur[name])
             row[f"mean_dur_{name}_ms"] = float(np.mean(dur[name])) if len(dur[name]) else float("nan")
         out[group] = row
     return out

@@ -36,7 +36,7 @@ def _geometry(text: str | None):
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
-    common = dict(help="raw file (.asc, .tsv, .mat, *_events.tsv)")
+    common = {"help": "raw file (.asc, .tsv, .mat, *_events.tsv)"}
     info = sub.add_parser("info", help="what a raw file holds")
     info.add_argument("raw", **common)
     info.add_argument("--format", default=None, help="reader name (default: from suffix/header)")

@@ -12,5 +12,16 @@ from gazekit.events.idt import idt
 from gazekit.events.ivt import ivt
 from gazekit.events.preprocess import invalid_mask, runs, velocity
 
-__all__ = ["detect_events", "EventDetection", "UnitsWarning", "DEFAULTS", "ivt", "idt", "velocity", "runs",
-           "invalid_mask", "cohen_kappa", "class_events"]
+__all__ = [
+           "DEFAULTS",
+           "EventDetection",
+           "UnitsWarning",
+           "class_events",
+           "cohen_kappa",
+           "detect_events",
+           "idt",
+           "invalid_mask",
+           "ivt",
+           "runs",
+           "velocity",
+]

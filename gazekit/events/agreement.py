@@ -7,7 +7,7 @@ import numpy as np
 from gazekit.errors import InvalidInputError
 from gazekit.events.preprocess import runs
 
-__all__ = ["cohen_kappa", "class_events"]
+__all__ = ["class_events", "cohen_kappa"]
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float:

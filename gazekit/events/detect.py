@@ -25,7 +25,7 @@ from gazekit.events.preprocess import invalid_mask, runs, segment_ids, velocity
 from gazekit.geometry import ScreenGeometry
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["detect_events", "EventDetection", "UnitsWarning", "DEFAULTS", "SAMPLE_CLASSES", "SACCADE_COLUMNS"]
+__all__ = ["DEFAULTS", "SACCADE_COLUMNS", "SAMPLE_CLASSES", "EventDetection", "UnitsWarning", "detect_events"]
 
 # Defaults in degrees: I-VT 30 deg/s with 60 ms minimum fixation (the Tobii I-VT filter's defaults, Olsen 2012);
 # I-DT 1.0 deg dispersion over 100 ms (Salvucci & Goldberg 2000 suggest 0.5-1 deg and 100-200 ms).
@@ -131,7 +131,7 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
     if method == "ivt":
         starts, ends = ivt(speed, threshold, time_ms=time, min_duration_ms=min_fix, sample_interval_ms=dt)
     else:
-        m = max(2, int(math.ceil(min_fix / dt - 1e-9)))
+        m = max(2, math.ceil(min_fix / dt - 1e-9))
         starts, ends = _idt_segments(px, py, seg, threshold, m, idt_convention)
     sample_class = np.zeros(n, np.int8)
     fix_mask = np.zeros(n, bool)
@@ -156,8 +156,8 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
         sample_class[a: b + 1] = 2
     fix = _fixation_table(time, x_px, y_px, starts, ends, dt)
     sac = _saccade_table(time, x_px, y_px, px, py, speed, s_starts, s_ends, dt)
-    report = {"samples": n, "invalid_samples": int(bad.sum()), "fixations": int(len(starts)),
-              "saccades": int(len(s_starts))}
+    report = {"samples": n, "invalid_samples": int(bad.sum()), "fixations": len(starts),
+              "saccades": len(s_starts)}
     trial_ids, trial_of_fix, trial_of_sac = _assign_trials(rec, fix["onset_ms"], sac["onset_ms"], by_trial)
     outside = int((trial_of_fix < 0).sum())
     if outside:

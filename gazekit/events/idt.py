@@ -20,7 +20,7 @@ from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from gazekit.errors import InvalidInputError
 
-__all__ = ["idt", "dispersion"]
+__all__ = ["dispersion", "idt"]
 
 
 def dispersion(x: np.ndarray, y: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 
 from gazekit.errors import InvalidInputError
 
-__all__ = ["runs", "velocity", "VELOCITY_METHODS", "invalid_mask", "segment_ids"]
+__all__ = ["VELOCITY_METHODS", "invalid_mask", "runs", "segment_ids", "velocity"]
 
 VELOCITY_METHODS = ("preceding", "neighbors", "smooth", "savitzky_golay")
 

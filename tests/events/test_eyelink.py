@@ -194,8 +194,8 @@ def test_bad_event_and_message_lines(tmp_path):
 
 # ---------------------------------------------------------------------- fuzz
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 _MUTATIONS = st.lists(st.tuples(st.sampled_from(["delete", "duplicate", "truncate", "swap", "garble", "blank"]),
                                 st.integers(0, 10_000), st.integers(0, 200), st.text(max_size=6)),

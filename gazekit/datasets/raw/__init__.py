@@ -4,4 +4,4 @@ BIDS events TSV, all producing :class:`RawRecording`. Fixation/saccade detection
 from gazekit.datasets.raw.recording import RawRecording
 from gazekit.datasets.raw.registry import guess_format, list_readers, read_raw, reader_info, register_reader
 
-__all__ = ["RawRecording", "read_raw", "register_reader", "list_readers", "reader_info", "guess_format"]
+__all__ = ["RawRecording", "guess_format", "list_readers", "read_raw", "reader_info", "register_reader"]

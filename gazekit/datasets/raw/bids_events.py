@@ -18,7 +18,7 @@ from gazekit.datasets.raw.recording import EVENT_COLUMNS, RawRecording
 from gazekit.datasets.raw.registry import register_reader
 from gazekit.errors import DataFormatError
 
-__all__ = ["BidsEvents", "read_bids_events", "write_bids_events", "REMODNAV_KINDS"]
+__all__ = ["REMODNAV_KINDS", "BidsEvents", "read_bids_events", "write_bids_events"]
 
 REMODNAV_KINDS = {"FIXA": "fixation", "SACC": "saccade", "ISAC": "saccade", "PURS": "pursuit",
                   "HPSO": "pso", "LPSO": "pso", "IHPS": "pso", "ILPS": "pso"}
@@ -61,7 +61,7 @@ class BidsEvents:
         n = len(t)
         nan = np.full(n, np.nan)
         label = t["label"].astype(str) if "label" in t else pd.Series([""] * n)
-        get = lambda c: t[c].to_numpy(np.float64) if c in t and t[c].dtype == np.float64 else nan  # noqa: E731
+        get = lambda c: t[c].to_numpy(np.float64) if c in t and t[c].dtype == np.float64 else nan
         onset, dur = get("onset") * 1000.0, get("duration") * 1000.0
         ev = pd.DataFrame({
             "kind": [kinds.get(v, v.lower()) for v in label], "eye": ["" for _ in range(n)],

@@ -22,7 +22,7 @@ from gazekit.datasets.raw.registry import register_reader
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.geometry import ScreenGeometry
 
-__all__ = ["read_eyelink_asc", "SampleLayout"]
+__all__ = ["SampleLayout", "read_eyelink_asc"]
 
 _EVENT_KIND = {"FIX": "fixation", "SACC": "saccade", "BLINK": "blink"}
 _EYE = {"L": "left", "R": "right"}
@@ -185,8 +185,8 @@ def _read_eyelink_asc(path: str | Path, *, geometry: ScreenGeometry | None = Non
         except (ValueError, IndexError, KeyError):
             bad(f"malformed {head} line: {raw_line[:80]!r}", lineno, head, f"malformed {head} line")
             continue
-    for (kind, eye), (t, lineno) in pending.items():
-        dropped["unterminated tracker event"] = dropped.get("unterminated tracker event", 0) + 1
+    if pending:  # SFIX/SSACC/SBLINK whose end line never came (recording stopped, or file cut)
+        dropped["unterminated tracker event"] = dropped.get("unterminated tracker event", 0) + len(pending)
 
     time, columns, sample_lines = _parse_samples(lines, is_sample, tab_count, layout_at, layouts, path, bad,
                                                  (data, line_starts, line_ends))

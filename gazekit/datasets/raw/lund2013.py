@@ -19,7 +19,7 @@ from gazekit.datasets.raw.registry import register_reader
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.geometry import ScreenGeometry
 
-__all__ = ["read_lund2013", "read_lund2013_pair", "lund2013_pairs", "LABELS", "CODERS"]
+__all__ = ["CODERS", "LABELS", "lund2013_pairs", "read_lund2013", "read_lund2013_pair"]
 
 LABELS = {1: "fixation", 2: "saccade", 3: "pso", 4: "pursuit", 5: "blink", 6: "undefined"}
 CODERS = ("MN", "RA")

@@ -17,7 +17,7 @@ import pandas as pd
 from gazekit.errors import InvalidInputError
 from gazekit.geometry import ScreenGeometry
 
-__all__ = ["RawRecording", "EVENT_COLUMNS", "MESSAGE_COLUMNS", "TRIAL_COLUMNS", "empty_events"]
+__all__ = ["EVENT_COLUMNS", "MESSAGE_COLUMNS", "TRIAL_COLUMNS", "RawRecording", "empty_events"]
 
 EYES = ("left", "right", "mono")  # "mono": one eye, and the source does not say which
 # Tracker-reported events (EyeLink SFIX/EFIX, SSACC/ESACC, SBLINK/EBLINK; BIDS event files).
@@ -106,7 +106,7 @@ class RawRecording:
         if n:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
 
-    def with_geometry(self, geometry: ScreenGeometry | None) -> "RawRecording":
+    def with_geometry(self, geometry: ScreenGeometry | None) -> RawRecording:
         """A copy with ``geometry`` set (and ``screen_px`` taken from it)."""
         if geometry is None:
             return self
@@ -171,7 +171,7 @@ class RawRecording:
         self.trials = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS))
         return self.trials
 
-    def slice_time(self, start_ms: float, end_ms: float) -> "RawRecording":
+    def slice_time(self, start_ms: float, end_ms: float) -> RawRecording:
         """Samples with ``start_ms <= t < end_ms`` (and the messages/events inside) as a new recording."""
         keep = (self.time_ms >= start_ms) & (self.time_ms < end_ms)
         ev = self.events
@@ -205,7 +205,7 @@ class RawRecording:
                                for k, eye in enumerate(self.eyes)},
             "screen_px": list(self.screen_px) if self.screen_px else None,
             "geometry": self.geometry.to_dict() if self.geometry else None,
-            "messages": int(len(self.messages)), "trials": int(len(self.trials)),
+            "messages": len(self.messages), "trials": len(self.trials),
             "tracker_events": {str(k): int(v) for k, v in sorted(ev_counts.items())},
             "labels": sorted(self.labels), "dropped": dict(self.dropped),
             **{k: v for k, v in self.meta.items() if isinstance(v, (str, int, float, bool))},

@@ -10,7 +10,7 @@ from gazekit.errors import DataFormatError, InvalidInputError
 
 READERS = Registry("raw reader", "gazekit.datasets.raw")
 
-__all__ = ["READERS", "register_reader", "list_readers", "reader_info", "read_raw", "guess_format"]
+__all__ = ["READERS", "guess_format", "list_readers", "read_raw", "reader_info", "register_reader"]
 
 
 def register_reader(name: str, *, suffixes: tuple[str, ...] = (), sniff=None, **info):

@@ -14,7 +14,7 @@ from gazekit.datasets.raw.registry import register_reader
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.geometry import ScreenGeometry
 
-__all__ = ["read_tobii_tsv", "TX300_GEOMETRY"]
+__all__ = ["TX300_GEOMETRY", "read_tobii_tsv"]
 
 # The screen of the shared tobii_tx300 example data (README of the data set): 1920x1080 px, 50.92 x 28.64 cm, 65 cm.
 TX300_GEOMETRY = ScreenGeometry(1920, 1080, 50.92, 28.64, 65.0)
@@ -105,7 +105,7 @@ def read_tobii_tsv(path: str | Path, *, screen_px: tuple[float, float] | None = 
     rec = RawRecording(time_ms=time[keep], x=x[keep], y=y[keep], pupil=pupil[keep], valid=valid[keep], eyes=eyes,
                        sampling_rate_hz=rate, screen_px=tuple(float(v) for v in screen_px), dropped=dropped,
                        source=str(path), name=f"{path.parent.name}/{path.stem}", format="tobii_tsv",
-                       meta={"rows": int(len(df)), "rows_without_valid_eye": int(none_valid.sum()),
+                       meta={"rows": len(df), "rows_without_valid_eye": int(none_valid.sum()),
                              "max_validity": max_validity})
     return rec.with_geometry(geometry)
 
