@@ -57,7 +57,7 @@ def sample_tables(height: int, width: int, levels: int, dtype: torch.dtype, devi
 
     Keys: ``ra, rb`` ``[L, H]`` int64 flat start of the upper / lower source row (chain offset of the level included;
     level 0: ``i * W`` in the image plane); ``fy`` ``[L, H]`` weight of the lower row; ``ca, cb`` ``[L, W]`` int64
-    left / right source column; ``fx`` ``[L, W]`` weight of the right column.
+    left / right source column; ``fx`` ``[L, W]`` weight of the right column; ``level_width`` ``[L]`` int64.
     """
     offsets, sizes = chain_offsets(height, width, levels)
     ry0, ry1, fy = _axis_table(height, [h for h, _ in sizes], dtype, device)
@@ -71,4 +71,5 @@ def sample_tables(height: int, width: int, levels: int, dtype: torch.dtype, devi
         "ca": rx0.to(torch.int64).contiguous(),
         "cb": rx1.to(torch.int64).contiguous(),
         "fx": fx.contiguous(),
+        "level_width": row_len.view(levels).contiguous(),
     }

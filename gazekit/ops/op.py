@@ -85,7 +85,7 @@ def _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
         valid_np = np.zeros((b, 0), dtype=np.bool_)
         lam_np = lam.detach().contiguous().numpy()
     tab = sample_tables(x.shape[-2], x.shape[-1], levels, x.dtype, x.device)
-    tables = [tab[k].numpy() for k in ("ra", "rb", "fy", "ca", "cb", "fx")]
+    tables = [tab[k].numpy() for k in ("ra", "rb", "fy", "ca", "cb", "fx", "level_width")]
     return (_planes(x), _planes(chain), fix_np, valid_np, lam_np, lam is not None, levels, float(e2), float(scale),
             float(offset), bool(pg), *tables)
 
