@@ -112,10 +112,14 @@ class FilterBankBackbone(nn.Module):
 
 
 def _box_sum(x: Tensor, kh: int, kw: int) -> Tensor:
-    """Sum over every ``kh x kw`` window ('same' size output, zero padding), ``[N, C, h, w]``."""
+    """Sum over every ``kh x kw`` window ('same' size output, zero padding), ``[N, C, h, w]``, from an integral
+    image (cost independent of the window size)."""
     ph, pw = kh // 2, kw // 2
-    x = F.pad(x, (pw, kw - 1 - pw, ph, kh - 1 - ph))
-    return F.avg_pool2d(x, (kh, kw), stride=1) * (kh * kw)
+    x = F.pad(x.to(torch.float64), (pw + 1, kw - 1 - pw, ph + 1, kh - 1 - ph))
+    s = x.cumsum(-1).cumsum(-2)
+    h, w = s.shape[-2] - kh, s.shape[-1] - kw
+    out = s[..., kh:, kw:] - s[..., :h, kw:] - s[..., kh:, :w] + s[..., :h, :w]
+    return out.to(torch.float32)
 
 
 def window_cosine(features: Tensor, kernels: Tensor) -> Tensor:
@@ -134,8 +138,9 @@ def window_cosine(features: Tensor, kernels: Tensor) -> Tensor:
     knorm = kernels.flatten(1).norm(dim=1).clamp_min(1e-8)
     ph, pw = kh // 2, kw // 2
     padded = F.pad(features, (pw, kw - 1 - pw, ph, kh - 1 - ph))
-    num = F.conv2d(padded.reshape(1, n * c, *padded.shape[-2:]), kernels, groups=n).view(n, h, w)
-    energy = _box_sum(features * features, kh, kw).sum(1).clamp_min(0)
+    # one dense conv per sample: on CPU this is ~3x faster than a single grouped conv over the batch
+    num = torch.cat([F.conv2d(padded[i: i + 1], kernels[i: i + 1]) for i in range(n)]).view(n, h, w)
+    energy = _box_sum((features * features).sum(1, keepdim=True), kh, kw)[:, 0].clamp_min(0)  # channels first
     return num / (energy.sqrt() * knorm[:, None, None]).clamp_min(1e-8)
 
 
