@@ -108,3 +108,42 @@ def test_metric_classes():
     cnss = ConditionalNSS()
     cnss.update(probs, sp)
     assert float(cnss.compute()) == pytest.approx(float(C.conditional_nss(probs, sp)))
+
+
+def test_conditional_ll_and_ig_match_pysaliency_scanpath_model():
+    """pysaliency's ScanpathModel.log_likelihoods / information_gains (uniform baseline), per fixation, 1e-10."""
+    import numpy as np
+
+    if not hasattr(np, "trapz"):
+        np.trapz = np.trapezoid
+    try:
+        import pysaliency
+    except Exception as err:
+        pytest.skip(f"pysaliency (the parity oracle, test extra) is not importable: {err}")
+    rng = np.random.default_rng(3)
+    b, length, h, w = 3, 5, 12, 16
+    logits = rng.normal(size=(b, length, h, w))
+    log_dens = logits - np.log(np.exp(logits).sum(axis=(2, 3), keepdims=True))
+    lengths = [5, 3, 4]
+    xs = [rng.uniform(0, w, n) for n in lengths]
+    ys = [rng.uniform(0, h, n) for n in lengths]
+    stimuli = pysaliency.Stimuli([rng.random((h, w, 3)) for _ in range(b)])
+    trains = pysaliency.FixationTrains.from_fixation_trains(xs, ys, [np.arange(n, dtype=float) for n in lengths],
+                                                            list(range(b)), list(range(b)))
+
+    class Lookup(pysaliency.ScanpathModel):
+        def conditional_log_density(self, stimulus, x_hist, y_hist, t_hist, attributes=None, out=None):
+            return log_dens[int(attributes["scanpath_index"]), len(x_hist)]
+
+    model = Lookup()
+    ll = model.log_likelihoods(stimuli, trains)
+    ig = model.information_gains(stimuli, trains)  # uniform baseline
+    sp = Scanpaths.from_sequences(xs, ys)
+    starts = np.cumsum([0] + lengths[:-1])
+    for start in (0, 1):
+        ref_ll = [ll[s + start:s + n].mean() for s, n in zip(starts, lengths)]
+        ref_ig = [ig[s + start:s + n].mean() for s, n in zip(starts, lengths)]
+        ours_ll = C.conditional_log_likelihood(torch.tensor(log_dens), sp, start=start)
+        ours_ig = C.conditional_information_gain(torch.tensor(log_dens), sp, start=start)
+        assert np.allclose(ours_ll.numpy(), ref_ll, rtol=0, atol=1e-10)
+        assert np.allclose(ours_ig.numpy(), ref_ig, rtol=0, atol=1e-10)
