@@ -88,7 +88,8 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
     n = len(rec)
     where = rec.source or rec.name
     if n == 0:
-        raise DataFormatError("the recording has no gaze samples to detect events in", file=where)
+        held = f" (it holds {len(rec.events)} events detected elsewhere: see RawRecording.events)" if len(rec.events) else ""
+        raise DataFormatError(f"the recording has no gaze samples to detect events in{held}", file=where)
     geometry = geometry or rec.geometry
     if geometry is not None and rec.geometry is not geometry:
         rec = rec.with_geometry(geometry)

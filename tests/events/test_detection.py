@@ -270,3 +270,13 @@ def test_cli_detect_and_info(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["events", "readers"]) == 0
+
+
+def test_binocular_average_needs_both_eyes():
+    x = np.array([[100.0, 110.0], [np.nan, 112.0], [104.0, 114.0]])
+    rec = RawRecording(time_ms=np.array([0.0, 1.0, 2.0]), x=x, y=x.copy(), pupil=np.ones((3, 2)),
+                       valid=np.isfinite(x), eyes=("left", "right"), sampling_rate_hz=1000.0)
+    ax, _, eye = rec.gaze()
+    assert eye == "average" and ax[0] == 105.0 and np.isnan(ax[1]) and ax[2] == 109.0
+    rx, _, eye = rec.gaze("right")
+    assert eye == "right" and rx.tolist() == [110.0, 112.0, 114.0]

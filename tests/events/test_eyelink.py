@@ -237,3 +237,25 @@ def test_fuzz_mutated_real_files(tmp_path, name, mutations):
         assert (np.diff(rec.time_ms) > 0).all()
         assert np.array_equal(rec.valid, np.isfinite(rec.x) & np.isfinite(rec.y))
         assert all(v > 0 for v in rec.dropped.values())
+
+
+def test_velocity_and_resolution_columns_layout(tmp_path):
+    """A hand-written file with VEL, RES and INPUT columns (edf2asc -vel -res -input), monocular right eye."""
+    text = "\n".join([
+        "** CONVERTED FROM hand.edf",
+        "MSG\t99 GAZE_COORDS 0.00 0.00 799.00 599.00",
+        "START\t100 \tRIGHT\tSAMPLES\tEVENTS",
+        "SAMPLES\tGAZE\tRIGHT\tVEL\tRES\tRATE\t 500.00\tTRACKING\tCR\tFILTER\t2\tINPUT",
+        "100\t  400.0\t  300.0\t 1000.0\t   1.5\t  -2.5\t  30.1\t  29.9\t  127.0\t.....",
+        "102\t  401.0\t  301.0\t 1001.0\t   .\t   .\t  30.2\t  29.8\t  127.0\t.....",
+        "104\t   .\t   .\t    0.0\t   .\t   .\t  30.2\t  29.8\t  127.0\t.C...",
+        "END\t105 \tSAMPLES\tEVENTS\tRES\t  30.00\t  30.00",
+    ]) + "\n"
+    rec = read_raw(_write(tmp_path, text, "hand.asc"))
+    assert rec.eyes == ("right",) and rec.sampling_rate_hz == 500.0 and rec.screen_px == (800.0, 600.0)
+    assert rec.time_ms.tolist() == [100.0, 102.0, 104.0]
+    np.testing.assert_array_equal(rec.x[:, 0], [400.0, 401.0, np.nan])
+    np.testing.assert_array_equal(rec.pupil[:, 0], [1000.0, 1001.0, 0.0])
+    assert rec.valid[:, 0].tolist() == [True, True, False] and rec.meta["velocity_columns"]
+    with pytest.raises(InvalidInputError, match="eye 'left' was not recorded"):
+        rec.gaze("left")

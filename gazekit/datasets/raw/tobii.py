@@ -45,7 +45,8 @@ def read_tobii_tsv(path: str | Path, *, screen_px: tuple[float, float] | None = 
         screen_px = (geometry.width_px, geometry.height_px)
     if screen_px is None:
         raise InvalidInputError(f"{path}: Tobii gaze is normalised (0-1); pass screen_px=(width, height) or geometry= "
-                                f"(the shared tobii_tx300 data: geometry=TX300_GEOMETRY)")
+                                f"(CLI: --screen-px W,H or --geometry W_PX,H_PX,W_CM,H_CM,DIST_CM; the shared "
+                                f"tobii_tx300 data: geometry=TX300_GEOMETRY, i.e. 1920,1080,50.92,28.64,65)")
     path = Path(path)
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
