@@ -241,7 +241,7 @@ def test_fuzz_mutated_real_files(tmp_path, name, mutations):
 
 def test_velocity_and_resolution_columns_layout(tmp_path):
     """A hand-written file with VEL, RES and INPUT columns (edf2asc -vel -res -input), monocular right eye."""
-    text = "\n".join([
+    text = "\n".join([  # noqa: FLY002 (one line per .asc line reads better)
         "** CONVERTED FROM hand.edf",
         "MSG\t99 GAZE_COORDS 0.00 0.00 799.00 599.00",
         "START\t100 \tRIGHT\tSAMPLES\tEVENTS",
