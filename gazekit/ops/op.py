@@ -197,7 +197,7 @@ def foveate_blend(
         out = _cpu_forward(*args)
         if out is not None:
             return out
-    elif x.device.type == "cuda" and triton_available():
+    elif x.device.type == "cuda" and x.dtype != torch.float64 and triton_available():
         return _STATE["triton"].blend_forward(*args)
     return _torch_forward(*args).contiguous()
 
@@ -227,7 +227,7 @@ def foveate_blend_backward(
             _STATE["cpu"].blend_backward(_planes(grad), *_numba_args(*args), _planes(gx), _planes(gchain), gfix_np,
                                          glam_np)
         return gx, gchain, gfix, glam
-    if x.device.type == "cuda" and triton_available():
+    if x.device.type == "cuda" and x.dtype != torch.float64 and triton_available():
         return _STATE["triton"].blend_backward(grad, *args)
     return _torch_backward(grad, *args)
 
