@@ -8,7 +8,8 @@ Inputs:
         falls on pixel ``(floor(y), floor(x))``.
 
 Definitions follow the MIT/Tuebingen benchmark and pysaliency 0.2.22 (the parity oracle, 1e-10); community
-variants are keywords. A map without fixations scores NaN.
+variants are keywords. A map without fixations scores NaN. Computation is float64 on the CPU (maps on a GPU are
+copied): the per-map numpy kernels are faster than batched torch ones for these memory-bound reductions.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
             binary fixation map: ``TP_i = i / N_fix``, ``FP_i = (#pixels >= t_i - i) / (N_pix - N_fix)``, i 1-based)
             or ``"zanca"`` (FixaTons/HAT port, which subtracts ``i - 1``: one extra false positive per threshold).
     """
-    saliency = check_maps(saliency, scan_values=False)  # the sort below finds NaN/inf
+    saliency = check_maps(saliency, scan_values=False).cpu()  # the sort below finds NaN/inf
     if variant not in ("judd", "mit", "zanca"):
         raise InvalidInputError(f"variant must be 'judd', 'mit' or 'zanca', got {variant!r}")
     xi, yi, valid = fixation_indices(fixations, *saliency.shape)
@@ -251,7 +252,7 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
             such as fixations from other images (shuffled AUC).
     """
     explicit = not isinstance(negatives, str)
-    saliency = check_maps(saliency, scan_values=False)  # the sort finds NaN/inf; explicit: only read pixels matter
+    saliency = check_maps(saliency, scan_values=False).cpu()  # the sort finds NaN/inf; explicit: read pixels only
     pos, valid, xi, yi = _points(saliency, fixations)
     b, h, w = saliency.shape
     if not explicit:
