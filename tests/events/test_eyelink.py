@@ -259,3 +259,15 @@ def test_velocity_and_resolution_columns_layout(tmp_path):
     assert rec.valid[:, 0].tolist() == [True, True, False] and rec.meta["velocity_columns"]
     with pytest.raises(InvalidInputError, match="eye 'left' was not recorded"):
         rec.gaze("left")
+
+
+@pytest.mark.parametrize("name", ["eyelink_binocular_example.asc", "eyelink_monocular_2khz_example.asc"])
+def test_windows_line_endings_parse_identically(tmp_path, name):
+    p = tmp_path / "crlf.asc"
+    p.write_bytes(asc(name).read_bytes().replace(b"\n", b"\r\n"))
+    a, b = read_raw(asc(name)), read_raw(p)
+    np.testing.assert_array_equal(a.time_ms, b.time_ms)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.pupil, b.pupil)
+    assert a.events.drop(columns="line").equals(b.events.drop(columns="line"))
+    assert a.messages["text"].tolist() == b.messages["text"].tolist()
