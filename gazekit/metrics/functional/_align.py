@@ -43,7 +43,7 @@ def needleman_wunsch_max(a: np.ndarray, na: np.ndarray, c: np.ndarray, nc: np.nd
     if b == 0:
         return np.zeros(0)
     if gap == 0:
-        return _nw_rows_gap0(a, na, c, nc, sub)
+        return _by_size(_nw_rows_gap0, a, na, c, nc, sub)
     out = np.zeros(b, dtype=np.float64)
     big_n, big_m = a.shape[1], c.shape[1]
     for sl in _chunks(b, (big_n + 1) * (big_m + 1)):
@@ -51,10 +51,18 @@ def needleman_wunsch_max(a: np.ndarray, na: np.ndarray, c: np.ndarray, nc: np.nd
     return out
 
 
-def _scores(ai: np.ndarray, c: np.ndarray, sub) -> np.ndarray:
-    if sub is None:
-        return (ai[:, None] == c).astype(np.float64)
-    return sub[np.maximum(ai, 0)[:, None], np.maximum(c, 0)]
+_PAIRS_PER_CHUNK = 256
+
+
+def _by_size(fn, a, na, c, nc, *args):
+    """Run ``fn`` on chunks of pairs sorted by length, each cropped to its own longest strings (less padding)."""
+    out = np.zeros(a.shape[0], dtype=np.float64)
+    order = np.argsort(np.maximum(na, nc), kind="stable")
+    for start in range(0, len(order), _PAIRS_PER_CHUNK):
+        rows = order[start:start + _PAIRS_PER_CHUNK]
+        wa, wc = max(int(na[rows].max()), 1), max(int(nc[rows].max()), 1)
+        out[rows] = fn(a[rows, :wa], na[rows], c[rows, :wc], nc[rows], *args)
+    return out
 
 
 def _nw_rows_gap0(a, na, c, nc, sub):
@@ -65,8 +73,14 @@ def _nw_rows_gap0(a, na, c, nc, sub):
     rows = np.arange(b)
     f = np.zeros((b, big_m + 1))
     out = np.zeros(b)
+    flat_sub = None if sub is None else np.ascontiguousarray(sub).reshape(-1)
+    c_pos = np.maximum(c, 0)
     for i in range(1, big_n + 1):
-        g = np.maximum(f[:, :-1] + _scores(a[:, i - 1], c, sub), f[:, 1:])
+        if flat_sub is None:
+            score = (a[:, i - 1, None] == c).astype(np.float64)
+        else:
+            score = flat_sub.take(np.maximum(a[:, i - 1], 0)[:, None] * sub.shape[1] + c_pos)
+        g = np.maximum(f[:, :-1] + score, f[:, 1:])
         f[:, 1:] = np.maximum.accumulate(g, axis=1)
         done = na == i
         if done.any():
@@ -225,6 +239,12 @@ def levenshtein(a: np.ndarray, na: np.ndarray, c: np.ndarray, nc: np.ndarray) ->
     Row i of the table is ``D[i, j] = min_k<=j (G[k] + j - k)`` with ``G`` the best of the steps from row i - 1,
     i.e. ``j + cummin(G - k)``: one vectorised running minimum per row for the whole batch (exact integers).
     """
+    if a.shape[0] == 0:
+        return np.zeros(0)
+    return _by_size(_levenshtein_rows, a, na, c, nc)
+
+
+def _levenshtein_rows(a, na, c, nc):
     b, big_n = a.shape
     big_m = c.shape[1]
     rows = np.arange(b)
