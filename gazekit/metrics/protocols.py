@@ -231,6 +231,10 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
         known = {s.label: s for s in proto.metrics}
         proto = replace(proto, metrics=tuple(known.get(m) or MetricSetting(m, m, {}) for m in metrics))
     report = ValidationReport()
+    if pred is not None and len(set(human.dataset)) == 1 and set(pred.dataset) != set(human.dataset):
+        # predictions are scored in the human dataset's frame (per-dataset fixtures such as SS clusters are keyed
+        # by dataset name, and a model's output usually names itself, not the dataset)
+        pred = replace(pred, dataset=[human.dataset[0]] * len(pred))
     human = proto.prepare(human, report)
     pred = proto.prepare(pred, report) if pred is not None else None
     distribution = proto.mode == "distribution"
