@@ -26,6 +26,7 @@ from gazekit.ops.reference import (
 )
 
 __all__ = [
+    "build_cpu_kernels",
     "foveate",
     "Foveate",
     "eccentricity_pool",
@@ -76,7 +77,8 @@ def _check_fixations(fixations: Tensor, valid: Tensor | None, batch: int, device
     if fixations.device != device:
         raise InvalidInputError(f"fixations are on {fixations.device} but images on {device}")
     if valid is not None:
-        if not isinstance(valid, Tensor) or valid.dtype != torch.bool or tuple(valid.shape) != tuple(fixations.shape[:2]):
+        shape_ok = isinstance(valid, Tensor) and tuple(valid.shape) == tuple(fixations.shape[:2])
+        if not shape_ok or valid.dtype != torch.bool:
             raise InvalidInputError(
                 f"valid must be a bool tensor of shape {tuple(fixations.shape[:2])}, got "
                 f"{getattr(valid, 'dtype', type(valid))} {tuple(getattr(valid, 'shape', ()))}"
@@ -209,6 +211,24 @@ def foveate(
 
         out = foveate_op(x, fix, val, lam, levels=levels, e2=e2, scale=scale, offset=level_offset, blend=blend)
     return out.to(out_dtype)
+
+
+def build_cpu_kernels() -> bool:
+    """Compile (or load from numba's on-disk cache) every CPU kernel variant; ``scripts/install.sh`` runs this once.
+
+    Returns False, with a warning, when the fused CPU path is unavailable (the reference is used instead).
+    """
+    from gazekit.ops.op import cpu_kernel_available
+
+    if not cpu_kernel_available():
+        return False
+    for dtype in (torch.float32, torch.float64):
+        x = torch.rand(1, 2, 5, 6, dtype=dtype, requires_grad=True)
+        f = torch.tensor([[[2.0, 3.0]]], dtype=dtype, requires_grad=True)
+        lam = torch.full((1, 5, 6), 0.5, dtype=dtype, requires_grad=True)
+        for out in (foveate(x, f, levels=3), foveate(x, mode="map", level_map=lam, levels=3)):
+            out.sum().backward()
+    return True
 
 
 def _op_available() -> bool:
