@@ -311,3 +311,39 @@ def test_metric_states_sync_across_ddp_ranks(tmp_path):
                                       abs=1e-12)
     d = torch.arange(1.0, 41.0, dtype=torch.float64)
     assert ks_value == pytest.approx(duration_ks(d * 10, d * 12), abs=1e-12)
+
+
+def _brute_judd(smap: np.ndarray, xi: np.ndarray, yi: np.ndarray) -> float:
+    pos = smap[yi, xi]
+    mask = np.zeros(smap.shape, bool)
+    mask[yi, xi] = True
+    neg = smap[~mask]
+    ts = np.sort(np.unique(pos))[::-1]
+    tp = [0.0] + [np.mean(pos >= t) for t in ts] + [1.0]
+    fp = [0.0] + [np.mean(neg >= t) for t in ts] + [1.0]
+    return float(np.trapezoid(tp, fp))
+
+
+def _brute_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (pos.size * neg.size))
+
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra.numpy import arrays
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    given = None
+
+if given is not None:
+    @settings(max_examples=40, deadline=None)
+    @given(smap=arrays(np.float64, (5, 7), elements=st.integers(0, 3).map(float)),
+           pts=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=1, max_size=8))
+    def test_aucs_equal_their_definitions_with_ties(smap, pts):
+        xi = np.array([p[0] for p in pts])
+        yi = np.array([p[1] for p in pts])
+        fix = (torch.tensor(xi + 0.5)[None], torch.tensor(yi + 0.5)[None])
+        t = torch.tensor(smap)
+        if len(set(zip(xi, yi))) < smap.size:
+            assert float(S.auc_judd(t, fix)) == pytest.approx(_brute_judd(smap, xi, yi), abs=1e-12)
+        assert float(S.auc(t, fix)) == pytest.approx(_brute_auc(smap[yi, xi], smap.ravel()), abs=1e-12)
