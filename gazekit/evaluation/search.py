@@ -14,6 +14,8 @@ Protocol (any dataset with images, target boxes and optionally templates, e.g. I
   human scanpaths of each image) of every search against the human scanpath of the trial it started from.
 * **Humans.** The curve over all selected trials; the MultiMatch/SS ceiling pairs each evaluated trial with another
   subject's trial on the same image.
+* **Datasets without images** (COCO-Search18 as shipped here): only the humans and the baselines that never look at
+  pixels (random, centre-out; they need the frame size and the boxes) are evaluated; ``model`` must be None.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from gazekit.evaluation import register_evaluator
 __all__ = ["evaluate_search", "search_evaluator", "select_search_trials", "DEFAULT_BASELINES"]
 
 DEFAULT_BASELINES = ("search-random", "search-centre-out", "search-saliency")
+IMAGE_FREE_BASELINES = ("search-random", "search-centre-out")
 
 
 def select_search_trials(scanpaths: Scanpaths, max_saccades: int) -> np.ndarray:
@@ -61,6 +64,11 @@ def _requests(dataset, trials: Scanpaths, batch_images: int):
         images, templates = [], []
         for i in rows:
             name = trials.image[i]
+            if not dataset.images:  # no image files: a blank frame for the image-free baselines
+                w, h = (int(v) for v in trials.image_size[i].tolist())
+                images.append(torch.zeros(3, h, w))
+                templates.append(None)
+                continue
             if name not in dataset.images:
                 raise InvalidInputError(f"dataset {dataset.name!r} has no image file for {name!r}; search evaluation "
                                         "needs the images")
@@ -86,6 +94,7 @@ def _predict_all(model, dataset, trials: Scanpaths, max_saccades: int, batch_ima
     for rows, request in _requests(dataset, trials, batch_images):
         request.max_fixations = max_saccades + 1
         pred = model.predict_scanpaths(request)
+        pred.image_size = trials.image_size[rows].clone()
         for j, i in enumerate(rows):
             out[i] = pred[j]
         if progress is not None:
@@ -152,7 +161,18 @@ def evaluate_search(model, dataset, *, max_saccades: int = 12, images: Sequence[
         raise InvalidInputError(f"dataset {dataset.name!r} has no target-present trials with a budget of "
                                 f">= {max_saccades} saccades")
     human_all = sp[keep.tolist()].truncate(max_saccades + 1)
-    all_names = sorted(set(human_all.image) & set(dataset.images))
+    if not dataset.images:
+        # only what the data supports: humans and the baselines that never look at pixels
+        bad = [b for b in baselines if b not in IMAGE_FREE_BASELINES]
+        if model is not None or bad:
+            raise InvalidInputError(f"dataset {dataset.name!r} ships no images: only the humans and the image-free "
+                                    f"baselines {IMAGE_FREE_BASELINES} can be evaluated (model=None), not "
+                                    f"{['model'] if model is not None else bad}")
+        if bool(torch.isnan(human_all.image_size).any()):
+            raise InvalidInputError(f"dataset {dataset.name!r} has no images and no image_size")
+        all_names = sorted(set(human_all.image))
+    else:
+        all_names = sorted(set(human_all.image) & set(dataset.images))
     if isinstance(images, int):
         names = all_names[:images]
     elif images is None:

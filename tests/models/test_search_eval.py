@@ -71,3 +71,26 @@ def test_ecc_search_beats_baselines_on_all_of_interiors(interiors):
     assert res["protocol"]["images"] == 134
     for baseline in ("search-random", "search-centre-out", "search-saliency"):
         assert res["ecc-search"]["tfp_auc"] > res[baseline]["tfp_auc"] + 1.0
+
+
+def test_dataset_without_images_scores_humans_and_image_free_baselines_only(tmp_path):
+    from gazekit.datasets.base import GazeDataset
+    from gazekit.errors import InvalidInputError
+    from gazekit.evaluation.search import IMAGE_FREE_BASELINES, evaluate_search
+    from gazekit.models import create_model
+    from gazekit.scanpaths import Scanpaths
+
+    box = [100.0, 100.0, 140.0, 140.0]
+    # subject a: on target at fixation 2; b: at fixation 3; c: never (within 4 fixations); on both images
+    xs = [[160, 10, 120], [160, 10, 20, 130], [160, 10, 20, 30, 120]] * 2
+    ys = [[120, 10, 120], [120, 10, 20, 120], [120, 10, 20, 30, 120]] * 2
+    sp = Scanpaths.from_sequences(xs, ys, durations=[[200.0] * len(x) for x in xs], image=["i1"] * 3 + ["i2"] * 3,
+                                  subject=["a", "b", "c"] * 2, task="cup", target_box=box, image_size=[320, 240])
+    ds = GazeDataset("toy", sp, tmp_path)
+    res = evaluate_search(None, ds, max_saccades=3, baselines=IMAGE_FREE_BASELINES, pair_metrics=False)
+    assert res["human"]["tfp_curve"] == pytest.approx([0.0, 0.0, 1 / 3, 2 / 3])
+    assert res["human"]["tfp_auc"] == pytest.approx(1.0)
+    assert set(res) == {"human", "search-random", "search-centre-out", "protocol"}
+    assert res["search-centre-out"]["n_scanpaths"] == res["protocol"]["searches"] == 6
+    with pytest.raises(InvalidInputError, match="no images"):
+        evaluate_search(create_model("search-random"), ds, max_saccades=3, baselines=())
