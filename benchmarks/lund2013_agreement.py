@@ -7,6 +7,7 @@ For every one of the 34 recordings labelled by both coders (MN, RA): detect fixa
     * number of fixations and mean fixation duration (ms) of each detector and each coder.
 
 Run: python benchmarks/lund2013_agreement.py [--root DIR] [--json OUT.json] [--ivt-threshold 30] [--idt-threshold 1]
+                                            [--merge-gap-ms 75]
 """
 
 from __future__ import annotations
@@ -73,13 +74,14 @@ def main(argv=None) -> int:
     ap.add_argument("--ivt-threshold", type=float, default=None, help="deg/s (default gazekit's, 30)")
     ap.add_argument("--idt-threshold", type=float, default=None, help="deg (default gazekit's, 1.0)")
     ap.add_argument("--min-fixation-ms", type=float, default=None)
+    ap.add_argument("--merge-gap-ms", type=float, default=0.0, help="merge fixations <= this gap and 0.5 deg apart")
     args = ap.parse_args(argv)
     root = Path(args.root) if args.root else data_root() / "lund2013" / "annotated_data" / "data used in the article"
     if not root.is_dir():
         print(f"lund2013 data not found at {root}; pass --root", file=sys.stderr)
         return 1
-    params = {"ivt": {"threshold": args.ivt_threshold, "min_fixation_ms": args.min_fixation_ms},
-              "idt": {"threshold": args.idt_threshold, "min_fixation_ms": args.min_fixation_ms}}
+    common = {"min_fixation_ms": args.min_fixation_ms, "merge_gap_ms": args.merge_gap_ms}
+    params = {"ivt": {"threshold": args.ivt_threshold, **common}, "idt": {"threshold": args.idt_threshold, **common}}
     t0 = time.perf_counter()
     result = evaluate(root, params)
     elapsed = time.perf_counter() - t0

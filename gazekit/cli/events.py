@@ -52,6 +52,8 @@ def add_arguments(parser) -> None:
     det.add_argument("--min-fixation-ms", type=float, default=None, help="minimum fixation duration (ms)")
     det.add_argument("--eye", default="auto", help="left, right, average or auto (default)")
     det.add_argument("--blink-margin-ms", type=float, default=0.0, help="also drop samples this close to track loss")
+    det.add_argument("--merge-gap-ms", type=float, default=0.0,
+                     help="merge fixations at most this far apart in time and 0.5 deg in space (Tobii filter: 75)")
     det.add_argument("--no-trials", action="store_true", help="one scanpath for the whole file, ignore TRIALID")
     det.add_argument("--format", default=None, help="reader name (default: from suffix/header)")
     det.add_argument("--screen-px", default=None, help="W,H pixels for normalised (Tobii) coordinates")
@@ -98,7 +100,8 @@ def run(args) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnitsWarning)
             det = detect_events(rec, args.method, threshold=args.threshold, min_fixation_ms=args.min_fixation_ms,
-                                eye=args.eye, blink_margin_ms=args.blink_margin_ms, by_trial=not args.no_trials)
+                                eye=args.eye, blink_margin_ms=args.blink_margin_ms, by_trial=not args.no_trials,
+                                merge_gap_ms=args.merge_gap_ms)
         for w in caught:
             print(f"gazekit events detect: warning: {w.message}", file=sys.stderr)
         det.fixations.save(args.out)

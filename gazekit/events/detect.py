@@ -65,7 +65,8 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
                   min_fixation_ms: float | None = None, min_saccade_ms: float = 0.0,
                   geometry: ScreenGeometry | None = None, eye: str = "auto", velocity_method: str = "smooth",
                   blink_margin_ms: float = 0.0, use_tracker_blinks: bool = True, by_trial: bool = True,
-                  idt_convention: str = "salvucci") -> EventDetection:
+                  idt_convention: str = "salvucci", merge_gap_ms: float = 0.0,
+                  merge_distance: float | None = None) -> EventDetection:
     """Detect fixations and saccades in raw samples.
 
     Args:
@@ -82,6 +83,10 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
         use_tracker_blinks: treat samples inside the tracker's own blink events (EyeLink EBLINK) as invalid.
         by_trial: one scanpath per trial of ``rec.trials`` (fixations are assigned by onset); else one scanpath.
         idt_convention: I-DT boundary convention, ``"salvucci"`` or ``"pymovements"``.
+        merge_gap_ms: merge two consecutive fixations separated by at most this long (ms) whose mean positions are
+            at most ``merge_distance`` apart (deg, or px without geometry; default 0.5 deg) -- the Tobii I-VT
+            fixation filter's step (75 ms / 0.5 deg there). 0 (default) merges nothing. Merging happens before
+            the minimum-duration filter, as in that filter.
     """
     if method not in DEFAULTS:
         raise InvalidInputError(f"unknown detection method {method!r}; use one of {sorted(DEFAULTS)}")
@@ -128,12 +133,23 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
     px[bad], py[bad] = np.nan, np.nan
     seg = segment_ids(time, rate)
     vel = velocity(px, py, rate, velocity_method, segments=seg)
+    vel[bad] = np.nan  # the 5-point kernel skips the centre sample: an isolated invalid sample must stay invalid
     speed = np.hypot(vel[:, 0], vel[:, 1])
     if method == "ivt":
-        starts, ends = ivt(speed, threshold, time_ms=time, min_duration_ms=min_fix, sample_interval_ms=dt)
+        starts, ends = ivt(speed, threshold, time_ms=time, min_duration_ms=0.0 if merge_gap_ms > 0 else min_fix,
+                           sample_interval_ms=dt)
     else:
         m = max(2, math.ceil(min_fix / dt - 1e-9))
         starts, ends = _idt_segments(px, py, seg, threshold, m, idt_convention)
+    n_merged = 0
+    if merge_gap_ms > 0 and len(starts) > 1:
+        if merge_distance is None:
+            if units == "px":
+                raise InvalidInputError(f"{where}: merge_gap_ms without geometry needs merge_distance in px")
+            merge_distance = 0.5
+        starts, ends, n_merged = merge_fixations(px, py, time, starts, ends, merge_gap_ms, merge_distance)
+        keep = time[ends] - time[starts] + dt >= min_fix
+        starts, ends = starts[keep], ends[keep]
     sample_class = np.zeros(n, np.int8)
     fix_mask = np.zeros(n, bool)
     if len(starts):
@@ -158,7 +174,7 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
     fix = _fixation_table(time, x_px, y_px, starts, ends, dt)
     sac = _saccade_table(time, x_px, y_px, px, py, speed, s_starts, s_ends, dt)
     report = {"samples": n, "invalid_samples": int(bad.sum()), "fixations": len(starts),
-              "saccades": len(s_starts)}
+              "saccades": len(s_starts), "merged_fixations": n_merged}
     trial_ids, trial_of_fix, trial_of_sac = _assign_trials(rec, fix["onset_ms"], sac["onset_ms"], by_trial)
     outside = int((trial_of_fix < 0).sum())
     if outside:
@@ -167,11 +183,38 @@ def detect_events(rec: RawRecording, method: str = "ivt", *, threshold: float | 
     sp = _scanpaths(rec, fix, trial_ids, trial_of_fix, geometry, method, eye_used)
     params = {"method": method, "threshold": threshold, "units": units, "min_fixation_ms": min_fix,
               "min_saccade_ms": min_saccade_ms, "eye": eye_used, "velocity_method": velocity_method,
-              "blink_margin_ms": blink_margin_ms, "sampling_rate_hz": rate}
+              "blink_margin_ms": blink_margin_ms, "sampling_rate_hz": rate, "merge_gap_ms": merge_gap_ms,
+              "merge_distance": merge_distance}
     if method == "idt":
         params["idt_convention"] = idt_convention
     return EventDetection(fixations=sp, saccades=sac, sample_class=sample_class, units=units, params=params,
                           report=report)
+
+
+def merge_fixations(px, py, time, starts, ends, max_gap_ms: float, max_distance: float):
+    """Merge consecutive fixations whose gap (next onset - previous offset sample) is <= ``max_gap_ms`` and whose
+    mean positions (``px``/``py`` units, NaN ignored) are <= ``max_distance`` apart; chains merge transitively,
+    each new pair compared with the grown fixation. Returns (starts, ends, number of merges)."""
+    if not len(starts):
+        return starts, ends, 0
+    out_s, out_e = [int(starts[0])], [int(ends[0])]
+    merges = 0
+
+    def centre(a, b):
+        return np.nanmean(px[a: b + 1]), np.nanmean(py[a: b + 1])
+
+    cx, cy = centre(out_s[0], out_e[0])
+    for a, b in zip(starts[1:].tolist(), ends[1:].tolist()):
+        nx, ny = centre(a, b)
+        if time[a] - time[out_e[-1]] <= max_gap_ms and math.hypot(nx - cx, ny - cy) <= max_distance:
+            out_e[-1] = b
+            merges += 1
+            cx, cy = centre(out_s[-1], b)
+        else:
+            out_s.append(a)
+            out_e.append(b)
+            cx, cy = nx, ny
+    return np.asarray(out_s, np.int64), np.asarray(out_e, np.int64), merges
 
 
 def _idt_segments(px, py, seg, threshold, m, convention):

@@ -280,3 +280,36 @@ def test_binocular_average_needs_both_eyes():
     assert eye == "average" and ax[0] == 105.0 and np.isnan(ax[1]) and ax[2] == 109.0
     rx, _, eye = rec.gaze("right")
     assert eye == "right" and rx.tolist() == [110.0, 112.0, 114.0]
+
+
+def test_merge_fixations_by_hand():
+    from gazekit.events.detect import merge_fixations
+
+    px = np.array([0, 0, 0, 9, 0.2, 0.2, 5, 5, 5.1, 5.1])
+    py = np.zeros(10)
+    t = np.arange(10.0) * 10  # 10 ms per sample
+    s, e, k = merge_fixations(px, py, t, np.array([0, 4, 6, 8]), np.array([2, 5, 7, 9]), 20.0, 0.5)
+    # (0-2)+(4-5): gap 20 ms, centres 0 and 0.2 -> merged; (6-7) is 4.8 away; (8-9) 0.1 from (6-7) -> merged
+    assert list(zip(s, e)) == [(0, 5), (6, 9)] and k == 2
+    s, e, k = merge_fixations(px, py, t, np.array([0, 4]), np.array([2, 5]), 10.0, 0.5)
+    assert k == 0 and len(s) == 2
+
+
+def test_detect_merges_fixations_split_by_a_short_glitch():
+    rec, _ = _synthetic()
+    rec.x[50:52, 0] += 40.0  # a 4 ms, 40 px glitch inside the first fixation splits it under I-VT
+    plain = detect_events(rec, "ivt")
+    merged = detect_events(rec, "ivt", merge_gap_ms=75)
+    assert plain.fixations.num_fixations == 7
+    assert merged.fixations.num_fixations == 6 and merged.report["merged_fixations"] == 1
+
+
+def test_isolated_invalid_sample_is_never_a_fixation():
+    rec, _ = _synthetic()
+    rec.x[30, 0] = np.nan  # one lost sample; the 5-point kernel itself would not see it
+    rec.valid[30, 0] = False
+    det = detect_events(rec, "ivt")
+    assert det.sample_class[30] == 0
+    # the lost sample (and the 4 velocities around it) split the first fixation; the part before it lasts
+    # 52 ms (samples 2-27) < 60 ms and is dropped, so the first fixation now starts after the lost sample
+    assert det.fixations.num_fixations == 6 and det.fixations.t_start[0, 0].item() > 60.0
