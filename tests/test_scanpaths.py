@@ -57,6 +57,12 @@ def test_table_round_trip_is_lossless(batch, tmp_path, suffix):
     assert back.lengths.tolist() == [3, 1, 0, 2]  # the empty scanpath survives as one index -1 row
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".json"])
+def test_empty_batch_round_trips(tmp_path, suffix):
+    back = Scanpaths.load(Scanpaths.empty().save(tmp_path / f"e{suffix}"))
+    assert len(back) == 0 and back.max_length == 0
+
+
 def test_table_has_the_documented_columns(batch):
     df = batch.to_table()
     assert list(df.columns[:11]) == ["dataset", "image", "subject", "trial", "task", "condition", "index", "x", "y",

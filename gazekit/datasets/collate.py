@@ -23,6 +23,10 @@ def collate_gaze(items: Sequence[tuple[torch.Tensor | None, Scanpaths]]) -> tupl
         return None, scanpaths
     if any(img is None for img in images):
         raise InvalidInputError("some items of the batch have an image and some do not")
+    shapes = {tuple(img.shape[-3:]) for img in images}
+    if len(shapes) > 1:
+        raise InvalidInputError(f"images of one batch have different sizes {sorted(shapes)}; set the DataModule's "
+                                "image_size so that every image is resized to the same size")
     stacked = torch.cat([img if img.dim() == 4 else img[None] for img in images])
     if stacked.dtype == torch.uint8:
         stacked = stacked.to(torch.float32).div_(255.0)

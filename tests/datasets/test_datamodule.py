@@ -55,6 +55,8 @@ def test_collate_pads_only_here_and_converts_images():
     assert collate_gaze([(None, a), (None, b)])[0] is None
     with pytest.raises(InvalidInputError):
         collate_gaze([(img, a), (None, b)])
+    with pytest.raises(InvalidInputError, match="different sizes"):
+        collate_gaze([(img, a), (torch.zeros(3, 5, 5, dtype=torch.uint8), b)])
 
 
 # ---------------------------------------------------------------- the DataModule
