@@ -26,8 +26,9 @@ class Entry:
 class Registry:
     """Name -> entry, filled by ``@registry.register(name, **info)`` in the modules of ``package``."""
 
-    def __init__(self, kind: str, package: str):
+    def __init__(self, kind: str, package: str, skip: tuple[str, ...] = ()):
         self.kind, self.package = kind, package
+        self.skip = set(skip)  # modules that register nothing (importing them would only cost start-up time)
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
@@ -47,7 +48,8 @@ class Registry:
         self._loaded = True
         pkg = importlib.import_module(self.package)
         for mod in pkgutil.walk_packages(pkg.__path__, prefix=self.package + "."):
-            if not mod.name.rsplit(".", 1)[-1].startswith("_"):
+            short = mod.name.rsplit(".", 1)[-1]
+            if not short.startswith("_") and short not in self.skip:
                 importlib.import_module(mod.name)
 
     def names(self, pattern: str = "*") -> list[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from gazekit._registry import Registry
 
-DATASETS = Registry("dataset", "gazekit.datasets")
+# the DataModule imports Lightning (slow) and registers nothing
+DATASETS = Registry("dataset", "gazekit.datasets", skip=("datamodule", "collate"))
 
 
 def register_dataset(name: str, **info):

@@ -3,6 +3,7 @@ animated GIF of a scanpath unfolding fixation by fixation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,14 @@ def animate_scanpath(image, scanpaths: Scanpaths, out: str | Path, *, row: int =
     if n == 0:
         raise InvalidInputError(f"scanpath {row} has no fixation to animate")
     out = Path(out)
+    h, w = _image_hw(image)
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:  # draw frames at the GIF's size: far fewer pixels to render per frame
+        chw = torch.as_tensor(np.asarray(image)) if not torch.is_tensor(image) else image
+        chw = chw.permute(2, 0, 1) if chw.shape[-1] == 3 and chw.shape[0] != 3 else chw
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        image = torch.nn.functional.interpolate(chw[None].float(), size=size, mode="area")[0]
+        one = replace(one, x=one.x * scale, y=one.y * scale)
     frames, durations = [], []
     dur = one.duration[0, :n].tolist()
     for k in range(1, n + 1):
@@ -106,7 +115,6 @@ def animate_scanpath(image, scanpaths: Scanpaths, out: str | Path, *, row: int =
         plot_scanpath_overlay(image, one.truncate(k), tmp, title=f"fixation {k}/{n}")
         frame = Image.fromarray(_png_array(tmp))
         tmp.unlink()
-        frame.thumbnail((max_side, max_side))
         frames.append(frame)
         d = dur[k - 1]
         durations.append(int(d) if ms_per_frame is None and np.isfinite(d) and d > 0 else (ms_per_frame or 300))
