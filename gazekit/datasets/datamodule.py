@@ -183,9 +183,14 @@ class GazeDataModule(pl.LightningDataModule):
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return DataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, collate_fn=collate_gaze,
-                          persistent_workers=self.num_workers > 0)
+        # StatefulDataLoader: its position (and shuffle order) is saved in Lightning checkpoints, so training
+        # killed mid-epoch resumes on the very next batch and ends with the same weights as an uninterrupted run.
+        from torchdata.stateful_dataloader import StatefulDataLoader
+
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return StatefulDataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
+                                  generator=generator, num_workers=self.num_workers, collate_fn=collate_gaze,
+                                  persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.shuffle)
