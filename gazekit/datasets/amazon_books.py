@@ -6,8 +6,8 @@ size, target}``. There are no durations (NaN) and no images in the shared copy.
 
 Object boxes: the per-collage grid masks of the OAT repository are not shipped, so gazekit reconstructs the grid
 as a regular 14 x 6 lattice fitted (least squares) to the 100 annotated target boxes, which all sit on it; the
-fit residuals are in ``meta["grid_fit_residual_px"]``. Each fixation is snapped to the nearest cover (as OAT
-does): ``fixation_attrs["object"]`` is the 0-based cover index ``row * 14 + col`` and x, y stay the recorded
+fit residuals are in ``meta["grid_fit_residual_px"]``. The annotated target box replaces its lattice cell. Each fixation is
+snapped to the cover holding it, else the nearest one (edge distance, as OAT does): ``fixation_attrs["object"]`` is the 0-based cover index ``row * 14 + col`` and x, y stay the recorded
 gaze position. ``scanpath_attrs["layout"]`` is JSON ``{"grid": [rows, cols], "target_pos", "boxes"}``.
 """
 
@@ -100,7 +100,9 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
                                       field="size") from err
             tc = (tbox[:2] + tbox[2:]) / 2
             target_pos = int(np.argmin(((centres - tc) ** 2).sum(1)))
-            layout = json.dumps({"grid": [ROWS, COLS], "target_pos": target_pos, "boxes": np.round(grid, 2).tolist()})
+            boxes = grid.copy()
+            boxes[target_pos] = tbox  # the annotated box is exact; the lattice is a fit
+            layout = json.dumps({"grid": [ROWS, COLS], "target_pos": target_pos, "boxes": np.round(boxes, 2).tolist()})
             fixations = entry.get("fixations")
             if not isinstance(fixations, dict):
                 raise DataFormatError("expected {subject: [[x, y], ...]}", file=path, record=name, field="fixations")
@@ -113,7 +115,7 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
                                               file=path, record=f"{name} subject {subject}", field="fixations")
                     report.add("dropped_fixations", "outside the image", int(bad.sum()))
                     xy = xy[~bad]
-                obj = np.argmin(((xy[:, None, :] - centres[None]) ** 2).sum(-1), axis=1) if len(xy) else []
+                obj = snap_to_objects(xy[:, 0], xy[:, 1], boxes) if len(xy) else []
                 cols["xs"].append(xy[:, 0])
                 cols["ys"].append(xy[:, 1])
                 cols["obj"].append(np.asarray(obj, float))
@@ -130,7 +132,8 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
             scanpath_attrs={"layout": cols["layout"]})
         return sp, report
 
-    sp, report = cached_scanpaths("amazon_books", [path], build, enabled=cache, options={"on_invalid": on_invalid})
+    sp, report = cached_scanpaths("amazon_books", [path], build, enabled=cache,
+                                  options={"on_invalid": on_invalid, "reader_version": 2})  # bump on changes
     return GazeDataset(
         name="amazon_books", scanpaths=sp, root=root, images={}, templates={}, viewing_time_ms=None, report=report,
         meta={"grid": [ROWS, COLS], "object_boxes": np.round(grid, 2).tolist(), "grid_fit_residual_px": residual,
@@ -139,10 +142,12 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
 
 
 def snap_to_objects(x, y, boxes) -> np.ndarray:
-    """Index of the box whose centre is nearest to each (x, y) px point (NaN points give -1)."""
+    """Index of the box holding each (x, y) px point, else of the nearest box (distance to its edge, as OAT
+    snaps); ties go to the lower index; NaN points give -1."""
     boxes = np.asarray(boxes, float)
-    c = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
     pts = np.stack([np.asarray(x, float), np.asarray(y, float)], -1)
-    d = ((pts[..., None, :] - c) ** 2).sum(-1)
+    dx = np.maximum(np.maximum(boxes[:, 0] - pts[..., None, 0], pts[..., None, 0] - boxes[:, 2]), 0)
+    dy = np.maximum(np.maximum(boxes[:, 1] - pts[..., None, 1], pts[..., None, 1] - boxes[:, 3]), 0)
+    d = np.hypot(dx, dy)
     out = np.argmin(np.nan_to_num(d, nan=math.inf), axis=-1)
     return np.where(np.isfinite(pts).all(-1), out, -1)

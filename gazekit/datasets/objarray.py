@@ -102,7 +102,7 @@ def _read_session(path: Path, on_invalid: str, report: ValidationReport, out: di
     session = "2" if match["session"] else "1"
     try:
         results = sio.loadmat(str(path))["results"].ravel()
-    except (KeyError, ValueError, OSError) as err:
+    except (KeyError, ValueError, OSError, TypeError, sio.matlab.MatReadError) as err:
         raise DataFormatError(f"cannot read the 'results' cell array: {err}", file=path) from err
     boxes = object_boxes()
     centres = object_centres()
@@ -200,7 +200,7 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
         return sp, report
 
     sp, report = cached_scanpaths("objarray", [listing, *files], build, enabled=cache,
-                                  options={"on_invalid": on_invalid})
+                                  options={"on_invalid": on_invalid, "reader_version": 1})
     object_images = {int(p.name.split(".")[0]): p for p in sorted((root / "objectimages").glob("*.normal.png"))}
     templates = {}
     for img, task in zip(sp.image, sp.task):
