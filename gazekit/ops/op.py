@@ -90,6 +90,13 @@ def _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
             float(offset), bool(pg), *tables)
 
 
+def _row_consts(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
+    """(scale / e2, offset, 1), the pixel-centre x and y coordinates, in the data's dtype (forward kernel)."""
+    h, w = x.shape[-2:]
+    consts = torch.tensor([scale / e2, offset, 1.0], dtype=x.dtype).numpy()
+    return (consts, (torch.arange(w, dtype=x.dtype) + 0.5).numpy(), (torch.arange(h, dtype=x.dtype) + 0.5).numpy())
+
+
 def _torch_forward(x, chain, fix, valid, lam, levels, e2, scale, offset, pg) -> Tensor:
     height, width = x.shape[-2:]
     pyramid = [x] + unpack_chain(chain, height, width, levels)
@@ -178,7 +185,7 @@ def _cpu_forward(*args) -> Tensor | None:
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     with _NUMBA_LOCK:
         _numba_threads()
-        _STATE["cpu"].blend_forward(*_numba_args(*args), _planes(out))
+        _STATE["cpu"].blend_forward(*_numba_args(*args), *_row_consts(*args), _planes(out))
     return out
 
 
