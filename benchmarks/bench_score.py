@@ -17,6 +17,33 @@ import time
 from pathlib import Path
 
 
+def breakdown(dataset: str, metrics: list[str]) -> None:
+    """Time the stages in-process: dataset loading, pairing, cluster fitting and each metric."""
+    t0 = time.perf_counter()
+    from gazekit.datasets import load_dataset
+    from gazekit.metrics.functional.clusters import fit_clusters
+    from gazekit.metrics.pairing import human_pairs, score_pairs
+    from gazekit.metrics.registry import get_pair_metric
+
+    print(f"in-process breakdown: imports {time.perf_counter() - t0:.1f} s", end="")
+    t0 = time.perf_counter()
+    human = load_dataset(dataset).scanpaths
+    print(f", load {time.perf_counter() - t0:.1f} s", end="")
+    t0 = time.perf_counter()
+    pairs = human_pairs(human)
+    print(f", pairing {time.perf_counter() - t0:.2f} s ({len(pairs)} pairs)", end="")
+    for name in metrics:
+        options = {}
+        if "clusters" in get_pair_metric(name).needs:
+            t0 = time.perf_counter()
+            options["clusters"] = fit_clusters(human)
+            print(f", SS clusters {time.perf_counter() - t0:.1f} s", end="")
+        t0 = time.perf_counter()
+        score_pairs(name, human, human, pairs, options=options)
+        print(f", {name} {time.perf_counter() - t0:.1f} s", end="")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default="coco_search18")
@@ -39,6 +66,7 @@ def main() -> None:
         print(proc.stdout)
         doc = json.loads(out.read_text())
     print(f"command: {' '.join(cmd[1:])}")
+    breakdown(args.dataset, args.metrics)
     print(f"wall time (fresh process, best of {args.repeats}): {min(times):.1f} s "
           f"(target < 60 s: {'met' if min(times) < 60 else 'NOT met'})")
     for row in doc["rows"]:
