@@ -150,3 +150,30 @@ def test_bad_arguments():
         GazeDataModule("osie-sample", image_size=(0, 10))
     with pytest.raises(InvalidInputError):
         GazeDataModule("osie-sample", batch_size=0)
+
+
+def test_lightning_trainer_consumes_the_batches():
+    import pytorch_lightning as pl
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+            self.seen = []
+
+        def training_step(self, batch, _):
+            images, sp = batch
+            assert isinstance(sp, Scanpaths) and sp.x.device == self.w.device
+            self.seen.append((tuple(images.shape), len(sp)))
+            mean_x = sp.x[sp.mask].mean().float()
+            return ((self.w - mean_x / 160) ** 2).sum() + images.mean() * 0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = GazeDataModule("osie-sample", image_size=(48, 64), batch_size=8)
+    model = Tiny()
+    trainer = pl.Trainer(fast_dev_run=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    assert model.seen == [((8, 3, 48, 64), 8)] * 2
