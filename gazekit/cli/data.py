@@ -67,6 +67,16 @@ def _load(args, console):
     return data, time.perf_counter() - start
 
 
+def _geometry(sp) -> dict:
+    """Pixels per degree and screen geometry, as distinct known values (absent: empty list)."""
+    import math
+
+    ppd = sorted({round(float(v), 4) for v in sp.ppd.tolist() if not math.isnan(v)})
+    screens = sorted({tuple(row) for row in sp.screen.tolist() if not any(math.isnan(v) for v in row)})
+    return {"pixels_per_degree": ppd[:5] + (["..."] if len(ppd) > 5 else []),
+            "screen_px_cm_distance": [list(s) for s in screens[:5]] + (["..."] if len(screens) > 5 else [])}
+
+
 def _info_table(summary: dict, seconds: float, console) -> None:
     from rich.table import Table
 
@@ -95,7 +105,7 @@ def run(args) -> int:
         return 0
     data, seconds = _load(args, console)
     if args.data_command == "info":
-        summary = data.summary()
+        summary = {**data.summary(), **_geometry(data.scanpaths)}
         if args.json:
             print(json.dumps({**summary, "load_seconds": round(seconds, 3)}, indent=2, default=str))
         else:

@@ -22,6 +22,7 @@ def test_info_on_the_shipped_sample(capsys):
     assert (info["images"], info["subjects"], info["scanpaths"], info["fixations"]) == (12, 15, 180, 1689)
     assert info["has_durations"] is True and info["has_targets"] is False
     assert info["image_sizes"] == [[800.0, 600.0]] and info["viewing_time_ms"] == 3000.0
+    assert info["pixels_per_degree"] == [24.0] and info["screen_px_cm_distance"] == []
 
 
 def test_info_table_output(capsys):
