@@ -201,3 +201,58 @@ def evaluate_objarray(model, dataset, indices: np.ndarray | None = None, *, n_sa
     results["human_reference"] = {f"beh_{k}": v for k, v in human_stats.items()}
     results["n_trials"] = len(indices)
     return results
+
+
+TABLE_METRICS = (
+    ("ss", "SS (object ids)", True), ("mm_vector", "MM vector", True), ("mm_direction", "MM direction", True),
+    ("mm_length", "MM length", True), ("mm_position", "MM position", True),
+    ("found_rate_present", "target-found rate (present)", True),
+    ("fixations_to_target", "fixations to target (found)", None), ("beh_length", "scanpath length", None),
+    ("beh_search", "search proportion", None), ("beh_refixation", "refixation proportion", None),
+    ("beh_revisit", "revisit proportion", None), ("behavioural_error", "behavioural error vs humans", False),
+)
+
+
+def results_table(results: dict) -> list[dict]:
+    """Rows ``{"metric", "higher_is_better", <method>: value}`` for ``gazekit evaluate``."""
+    rows = []
+    for key, label, hib in TABLE_METRICS:
+        row = {"metric": label, "higher_is_better": hib}
+        row.update({m: results[m][key] for m in METHODS})
+        rows.append(row)
+    return rows
+
+
+def _register():
+    from gazekit.evaluation import register_evaluator
+
+    @register_evaluator("object_search")
+    def evaluate_object_search(model, dataset, *, images=None, train_images=None, model_name: str = "oat",
+                               seed: int = 0, n_samples: int | None = None, show_progress: bool = False,
+                               pair_metrics: bool = True, **options) -> dict:
+        """``gazekit evaluate`` for object-search models on object-array-format data.
+
+        With a split requested (``train_images`` given) the held-out *layouts* of OAT's layout split are scored
+        (an image split would put the same object sets and targets in training and test); with ``--split all``
+        every trial of ``images`` is scored.
+        """
+        from gazekit.models.oat_data import layout_split
+
+        sp = dataset.scanpaths
+        if train_images is not None:
+            idx = np.flatnonzero(layout_split(sp.trial, 0.1, 0.2, 0) == 2)
+            note = "held-out layouts of the OAT layout split (20% of trial ids, seed 0)"
+        else:
+            wanted = set(images) if images is not None else set(sp.image)
+            idx = np.array([i for i, name in enumerate(sp.image) if name in wanted], dtype=np.int64)
+            note = "all trials of the given images"
+        results = evaluate_objarray(model, dataset, idx, n_samples=n_samples or 5, seed=seed, **options)
+        results["model"] = model_name
+        results["scored"] = note
+        results["table"] = results_table(results)
+        return results
+
+    return evaluate_object_search
+
+
+evaluate_object_search = _register()

@@ -255,7 +255,10 @@ class OAT(pl.LightningModule):
         if request.target_index is not None and len(request.target_index) != len(request.image_names):
             raise InvalidInputError(f"target_index has {len(request.target_index)} entries for "
                                     f"{len(request.image_names)} images")
-        batch = self.prepare(request.images, request.boxes, request.templates, request.target_index)
+        templates = request.templates
+        if templates is None and request.target_text is not None and request.target_index is None:
+            templates = [_template_from_text(t) for t in request.target_text]
+        batch = self.prepare(request.images, request.boxes, templates, request.target_index)
         dev = self.device
         net = {k: v.to(dev) for k, v in batch.items() if k != "boxes"}
         gen = generator_for(request.seed, dev)
@@ -289,6 +292,16 @@ class OAT(pl.LightningModule):
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"format": "gazekit-oat", "config": dict(self.hparams), "state_dict": self.state_dict()}, path)
         return path
+
+
+def _template_from_text(text: str | None) -> Tensor:
+    """OAT's target is an image: a ``target_text`` entry must be the path of the target's image file."""
+    from gazekit.images import load_image
+
+    if text is None or not Path(str(text)).expanduser().is_file():
+        raise InvalidInputError(f"OAT needs the target as an image (template); {text!r} is not an image file. Pass "
+                                "--template FILE (or --target FILE), or a target index in the boxes JSON")
+    return load_image(Path(str(text)).expanduser())
 
 
 def _target_index(target_index, i: int, n: int) -> int:
