@@ -99,6 +99,17 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              reading="The human row is gazekit's leave-one-subject-out mean (per scanpath, then over scanpaths); "
                      "ChenLSTM averages all different-subject pairs directly, which weights images by their "
                      "number of pairs."),
+    Protocol("cocosearch",
+             "COCO-Search18 raw-score protocol of IRL/HAT/Gazeformer: scanpaths rescaled to 512x320, sequence "
+             "score with the frozen per-image MeanShift clusters shipped with gazekit (TP validation split 1), "
+             "SS with duration (symbols repeated floor(T / 50 ms) times), MultiMatch on the 512x320 screen.",
+             (_setting("sequence_score", clusters="coco_search18"),
+              _setting("sequence_score_duration", "sequence_score", clusters="coco_search18", temporal_bin=50.0),
+              _setting("multimatch", screen_size=(512, 320))),
+             size=(512, 320),
+             reading="No length cap is applied (HAT/IRL cap generated scanpaths at a maximum number of steps; "
+                     "apply the same cap to the predictions yourself). The human row excludes self-comparisons, as "
+                     "the IRL maintainers state (Scanpath_Prediction issue #24)."),
     Protocol("tppgaze",
              "Distribution protocol of TPP-Gaze (WACV'25): first fixation dropped, scanpaths shorter than 4 "
              "removed, ScanMatch 14 bins on the longer side and 8 on the shorter, 50 ms time bins; per metric, "
@@ -195,6 +206,14 @@ class ScoreResult:
 def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clusters=None) -> dict:
     spec = get_pair_metric(setting.metric)
     opts = dict(setting.options)
+    if isinstance(opts.get("clusters"), str) and opts["clusters"] != "fit":
+        key = ("clusters", opts["clusters"])  # a builtin fixture name or a path: load it once, not per chunk
+        if key not in cache:
+            from gazekit.metrics.functional.clusters import BUILTIN_CLUSTERS, SequenceClusters
+
+            name = opts["clusters"]
+            cache[key] = SequenceClusters.builtin(name) if name in BUILTIN_CLUSTERS else SequenceClusters.load(name)
+        opts["clusters"] = cache[key]
     if "clusters" in spec.needs and "clusters" not in opts:
         if clusters is None:
             if "clusters" not in cache:

@@ -105,3 +105,23 @@ def test_diversity_needs_a_similarity():
 
     with pytest.raises(InvalidInputError, match="similarity"):
         diversity_scores("_test_gap", _humans(), _humans())
+
+
+def test_cocosearch_protocol_uses_the_frozen_clusters():
+    proto = get_protocol("cocosearch")
+    assert proto.size == (512, 320)
+    assert {s.options.get("clusters") for s in proto.metrics if s.metric == "sequence_score"} == {"coco_search18"}
+
+
+@pytest.mark.slow
+def test_cocosearch_human_row_on_real_data():
+    """COCO-Search18 TP val split 1 (shared data): LOSO human SS with the frozen clusters, IRL reports 0.490."""
+    from tests.conftest import require_data
+
+    require_data("coco_search18")
+    from gazekit.datasets import load_dataset
+
+    humans = load_dataset("coco_search18").scanpaths
+    res = evaluate(None, humans, "cocosearch", metrics=["sequence_score"])
+    assert not res.skipped
+    assert 0.45 < res.rows[0]["human"] < 0.55
