@@ -190,6 +190,8 @@ def check_images(request: PredictRequest) -> None:
     if not isinstance(imgs, Tensor) or imgs.dim() != 4 or imgs.shape[1] != 3:
         raise InvalidInputError(f"PredictRequest.images must be a [B, 3, H, W] tensor, got "
                                 f"{tuple(imgs.shape) if isinstance(imgs, Tensor) else type(imgs).__name__}")
+    if imgs.shape[0] == 0:
+        raise InvalidInputError("PredictRequest.images holds no image (B = 0)")
     if len(request.image_names) != imgs.shape[0]:
         raise InvalidInputError(f"{len(request.image_names)} image_names for {imgs.shape[0]} images")
     if request.n_samples < 1:
