@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gazekit.errors import GazekitError
 from gazekit.paths import cache_dir, data_root
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
@@ -93,11 +96,19 @@ def cached_scanpaths(key: str, sources: list[Path], build: Callable[[], tuple[Sc
     base = cache_dir() / f"{key}-{h.hexdigest()[:16]}"
     table, report_file = base.with_suffix(".parquet"), base.with_suffix(".report.json")
     if table.exists() and report_file.exists():
-        report = ValidationReport(**json.loads(report_file.read_text()))
-        return Scanpaths.load(table), report
+        try:
+            report = ValidationReport(**json.loads(report_file.read_text()))
+            return Scanpaths.load(table), report
+        except (GazekitError, ValueError, TypeError, OSError):
+            pass  # a damaged cache entry is rebuilt, never trusted
     scanpaths, report = build()
-    tmp = table.with_suffix(".tmp.parquet")
+    # unique temporary names + atomic renames: parallel processes (pytest -n, DataLoader workers) may build the
+    # same entry at once; the report lands before the table, so a visible table always has its report
+    unique = f".{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    tmp_report = base.with_name(base.name + unique + ".json")
+    tmp_report.write_text(json.dumps(report.to_dict()))
+    tmp_report.replace(report_file)
+    tmp = base.with_name(base.name + unique + ".parquet")
     scanpaths.save(tmp)
     tmp.replace(table)
-    report_file.write_text(json.dumps(report.to_dict()))
     return scanpaths, report

@@ -118,3 +118,13 @@ def test_cache_returns_the_same_data_and_sees_edits(tmp_path, monkeypatch):
     os.utime(tmp_path / "fixations.mat", ns=(1, 1))  # a different mtime even within the clock resolution
     assert len(load_osie(tmp_path)) == 2
     assert np.isnan(second.scanpaths.t_start[0, :1].numpy()).all()
+
+
+def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAZEKIT_CACHE", str(tmp_path / "cache"))
+    write_osie(tmp_path / "fixations.mat", {"a.jpg": [GOOD]})
+    load_osie(tmp_path)
+    (entry,) = (tmp_path / "cache").glob("osie-*.parquet")
+    entry.write_bytes(entry.read_bytes()[:40])  # e.g. a process killed while copying the cache
+    assert load_osie(tmp_path).scanpaths.x[0].tolist() == [10.0, 20.0]
+    assert not list((tmp_path / "cache").glob("*.tmp*"))  # no temporary files left behind
