@@ -23,13 +23,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from gazekit import Scanpaths  # noqa: E402
-from gazekit.metrics.functional import fit_clusters, multimatch, scanmatch, sequence_score  # noqa: E402
-from gazekit.metrics.functional.clusters import FACTORS_SEARCH  # noqa: E402
-from gazekit.paths import data_root  # noqa: E402
+from gazekit import Scanpaths
+from gazekit.metrics.functional import fit_clusters, multimatch, scanmatch, sequence_score
+from gazekit.metrics.functional.clusters import FACTORS_SEARCH
+from gazekit.paths import data_root
 
 torch.set_num_threads(1)
 

@@ -17,15 +17,33 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from gazekit.metrics.functional.fdiss import fdiss
-from gazekit.metrics.functional.geometric import (dtw, eyenalysis, frechet, hausdorff, scaled_time_delay_embedding,
-                                                  time_delay_embedding)
+from gazekit.metrics.functional.geometric import (
+    dtw,
+    eyenalysis,
+    frechet,
+    hausdorff,
+    scaled_time_delay_embedding,
+    time_delay_embedding,
+)
 from gazekit.metrics.functional.multimatch import MULTIMATCH_DIMENSIONS, multimatch
 from gazekit.metrics.functional.scanmatch import scanmatch
 from gazekit.metrics.functional.sequence import edit_distance, semantic_sequence_score, sequence_score
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["MultiMatch", "ScanMatch", "SequenceScore", "SemanticSequenceScore", "EditDistance", "DTW", "Frechet",
-           "Hausdorff", "Eyenalysis", "TDE", "ScaledTDE", "FDISS"]
+__all__ = [
+    "DTW",
+    "FDISS",
+    "TDE",
+    "EditDistance",
+    "Eyenalysis",
+    "Frechet",
+    "Hausdorff",
+    "MultiMatch",
+    "ScaledTDE",
+    "ScanMatch",
+    "SemanticSequenceScore",
+    "SequenceScore",
+]
 
 
 class _PairMean(Metric):

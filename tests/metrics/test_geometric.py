@@ -13,8 +13,15 @@ from scipy.spatial.distance import cdist, directed_hausdorff
 from gazekit import Scanpaths
 from gazekit.errors import InvalidInputError
 from gazekit.metrics import DTW, FDISS, TDE, Eyenalysis, Frechet, Hausdorff, ScaledTDE
-from gazekit.metrics.functional import (dtw, eyenalysis, fdiss, frechet, hausdorff, scaled_time_delay_embedding,
-                                        time_delay_embedding)
+from gazekit.metrics.functional import (
+    dtw,
+    eyenalysis,
+    fdiss,
+    frechet,
+    hausdorff,
+    scaled_time_delay_embedding,
+    time_delay_embedding,
+)
 
 SIZE = (512, 320)
 

@@ -11,8 +11,15 @@ from gazekit import Scanpaths
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.metrics import EditDistance, SequenceScore
 from gazekit.metrics.functional import edit_distance, semantic_sequence_score, sequence_score
-from gazekit.metrics.functional.clusters import (FACTORS_SEARCH, ImageClusters, SequenceClusters, estimate_bandwidth,
-                                                 fit_clusters, fit_image_clusters, mean_shift)
+from gazekit.metrics.functional.clusters import (
+    FACTORS_SEARCH,
+    ImageClusters,
+    SequenceClusters,
+    estimate_bandwidth,
+    fit_clusters,
+    fit_image_clusters,
+    mean_shift,
+)
 
 
 def _human(seed=0, images=3, subjects=8, size=(512, 320)):
@@ -220,7 +227,6 @@ def test_shipped_coco_search18_fixture_is_reproducible_and_gives_the_human_ss():
     """The shipped clusters are rebuilt exactly from the data, and human-vs-human SS lands near the published
     Human row (0.490 with self-pairs, IRL CVPR 2020; this split and fixture: see the README)."""
     from gazekit.datasets import load_dataset
-
     from tests.conftest import require_data
 
     require_data("coco_search18", "coco_search18_fixations_TP_validation_split1.json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["needleman_wunsch_max", "min_cost_path"]
+__all__ = ["min_cost_path", "needleman_wunsch_max"]
 
 _CHUNK_CELLS = 4_000_000  # pairs per chunk x cells per pair, to bound memory
 

@@ -34,8 +34,17 @@ import numpy as np
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["FACTORS_SEARCH", "FACTORS_WIDE", "estimate_bandwidth", "mean_shift", "nearest_centre",
-           "ImageClusters", "SequenceClusters", "fit_clusters", "image_key"]
+__all__ = [
+    "FACTORS_SEARCH",
+    "FACTORS_WIDE",
+    "ImageClusters",
+    "SequenceClusters",
+    "estimate_bandwidth",
+    "fit_clusters",
+    "image_key",
+    "mean_shift",
+    "nearest_centre",
+]
 
 FACTORS_SEARCH = (0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 1.8)
 FACTORS_WIDE = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -148,7 +157,7 @@ def fit_image_clusters(scanpaths: Sequence[np.ndarray], factors: Sequence[float]
         if best is None or rate > best[0]:
             best = (rate, factor, centres)
     _, factor, centres = best
-    return ImageClusters(centres, float(base * factor), float(factor), int(len(points)))
+    return ImageClusters(centres, float(base * factor), float(factor), len(points))
 
 
 def image_key(sp: Scanpaths, i: int, key: Sequence[str] = DEFAULT_KEY) -> str:
@@ -193,7 +202,7 @@ class SequenceClusters:
         return path
 
     @classmethod
-    def builtin(cls, name: str) -> "SequenceClusters":
+    def builtin(cls, name: str) -> SequenceClusters:
         """A frozen fixture shipped with gazekit (``BUILTIN_CLUSTERS``), e.g. ``"coco_search18"`` (TP validation
         split 1, 512 x 320)."""
         if name not in BUILTIN_CLUSTERS:
@@ -203,7 +212,7 @@ class SequenceClusters:
         return cls.load(FIXTURE_DIR / BUILTIN_CLUSTERS[name])
 
     @classmethod
-    def load(cls, path: str | Path) -> "SequenceClusters":
+    def load(cls, path: str | Path) -> SequenceClusters:
         path = Path(path)
         try:
             doc = json.loads(path.read_text())

@@ -19,7 +19,7 @@ from gazekit.metrics.functional._pairs import check_pair, padded, to_tensor
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["fdiss", "disc_iou"]
+__all__ = ["disc_iou", "fdiss"]
 
 
 def disc_iou(d: np.ndarray, r: np.ndarray | float) -> np.ndarray:

@@ -25,7 +25,7 @@ from gazekit.metrics.functional._pairs import check_choice, check_pair, padded, 
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["dtw", "frechet", "hausdorff", "eyenalysis", "time_delay_embedding", "scaled_time_delay_embedding"]
+__all__ = ["dtw", "eyenalysis", "frechet", "hausdorff", "scaled_time_delay_embedding", "time_delay_embedding"]
 
 
 def _pairwise(pred: Scanpaths, target: Scanpaths, scale: np.ndarray | None = None):

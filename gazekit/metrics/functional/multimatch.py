@@ -26,11 +26,18 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._align import min_cost_path_vectors
-from gazekit.metrics.functional._pairs import check_choice, check_pair, padded, require_durations, resolve_size, to_tensor
+from gazekit.metrics.functional._pairs import (
+    check_choice,
+    check_pair,
+    padded,
+    require_durations,
+    resolve_size,
+    to_tensor,
+)
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["multimatch", "MULTIMATCH_DIMENSIONS", "simplify_scanpath"]
+__all__ = ["MULTIMATCH_DIMENSIONS", "multimatch", "simplify_scanpath"]
 
 MULTIMATCH_DIMENSIONS = ("vector", "direction", "length", "position", "duration")
 

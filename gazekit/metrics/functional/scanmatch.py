@@ -25,7 +25,7 @@ from gazekit.metrics.functional._pairs import check_pair, padded, require_durati
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["scanmatch", "scanmatch_strings", "substitution_matrix", "grid_cells"]
+__all__ = ["grid_cells", "scanmatch", "scanmatch_strings", "substitution_matrix"]
 
 
 def substitution_matrix(x_bins: int, y_bins: int, threshold: float) -> np.ndarray:

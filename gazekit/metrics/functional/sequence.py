@@ -24,15 +24,20 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._align import levenshtein, needleman_wunsch_max
-from gazekit.metrics.functional._pairs import (check_choice, check_pair, padded, require_durations, resolve_size,
-                                               to_tensor)
-from gazekit.metrics.functional.clusters import (BUILTIN_CLUSTERS, DEFAULT_KEY, SequenceClusters, fit_clusters,
-                                                 image_key)
+from gazekit.metrics.functional._pairs import (
+    check_choice,
+    check_pair,
+    padded,
+    require_durations,
+    resolve_size,
+    to_tensor,
+)
+from gazekit.metrics.functional.clusters import BUILTIN_CLUSTERS, DEFAULT_KEY, SequenceClusters, fit_clusters, image_key
 from gazekit.metrics.functional.scanmatch import repeat_padded
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["sequence_score", "semantic_sequence_score", "edit_distance", "grid_letters", "lcs_ratio"]
+__all__ = ["edit_distance", "grid_letters", "lcs_ratio", "semantic_sequence_score", "sequence_score"]
 
 
 def _codes_and_reps(sp: Scanpaths, codes: np.ndarray, truncate: int | None, temporal_bin: float | None):
