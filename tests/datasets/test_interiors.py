@@ -57,6 +57,28 @@ def test_boxes_span_the_template_and_contain_found_targets(interiors):
     assert float((centre_dist < 72).double().mean()) > 0.9
 
 
+def test_converted_box_crops_the_template_exactly(interiors):
+    """Independent oracle for the 1-based -> 0-based conversion: the image crop at the converted box matches the
+    target template best at offset (0, 0) among all shifts of up to 2 px (a missing -1 would give (1, 1))."""
+    import cv2
+
+    sp = interiors.scanpaths
+    first_trial = {}
+    for i, img in enumerate(sp.image):
+        first_trial.setdefault(img, i)
+    for img in sorted(first_trial)[:8]:
+        image = cv2.imread(str(interiors.images[img]), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        template = cv2.imread(str(interiors.templates[img]), cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        x0, y0 = (int(v) for v in sp.target_box[first_trial[img], :2].tolist())
+        errors = {}
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                crop = image[y0 + dy:y0 + dy + 72, x0 + dx:x0 + dx + 72]
+                if crop.shape == template.shape:
+                    errors[(dx, dy)] = float(np.abs(crop - template).mean())
+        assert min(errors, key=errors.get) == (0, 0), (img, errors)
+
+
 @pytest.mark.slow  # parses the 7,455 trials a second time (cached afterwards)
 def test_drop_policy_on_real_data():
     require_data("interiors", "info_all_subj.mat")
