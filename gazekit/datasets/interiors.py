@@ -9,7 +9,8 @@ target_name, target_rect, target_found, search_rt, nsaccades_allowed, trial_orde
 Coordinate convention (documented conversion): the file stores MATLAB 1-based pixel positions (pixel (1, 1)
 is the top-left pixel); gazekit is 0-based (origin at the top-left corner), so **1 is subtracted from x, y and
 every ``target_rect`` corner**. ``target_rect`` ``[x0, y0, x1, y1]`` has ``x1 - x0 = 72``, the template side, so
-the converted box spans exactly the template. The recorded positions are clipped by the source to
+the converted box spans exactly the template (checked in the tests: the image crop at the converted box equals
+the template best at offset (0, 0)). The recorded positions are clipped by the source to
 ``[0, 1024] x [0, 768]`` (1-based), so after conversion a few dozen fixations sit at -1, just left of / above the
 image: the default policy ``on_invalid="clip"`` moves them onto the border and counts them in ``report``
 (``"raise"`` and ``"drop"`` are available).
