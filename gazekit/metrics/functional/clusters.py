@@ -160,9 +160,21 @@ def fit_image_clusters(scanpaths: Sequence[np.ndarray], factors: Sequence[float]
     return ImageClusters(centres, float(base * factor), float(factor), len(points))
 
 
+_STRING_FIELDS = ("dataset", "image", "subject", "trial", "task", "condition")
+
+
 def image_key(sp: Scanpaths, i: int, key: Sequence[str] = DEFAULT_KEY) -> str:
-    return "|".join(getattr(sp, k)[i] if k in ("dataset", "image", "subject", "trial", "task", "condition")
-                    else sp.scanpath_attrs[k][i] for k in key)
+    """The ``|``-joined values of the ``key`` fields of scanpath ``i`` (e.g. ``"coco_search18|0001.jpg|bottle"``)."""
+    parts = []
+    for k in key:
+        if k in _STRING_FIELDS:
+            parts.append(getattr(sp, k)[i])
+        elif k in sp.scanpath_attrs:
+            parts.append(sp.scanpath_attrs[k][i])
+        else:
+            raise InvalidInputError(f"image key field {k!r} is neither one of {_STRING_FIELDS} nor a scanpath "
+                                    f"attribute (have {sorted(sp.scanpath_attrs)})")
+    return "|".join(parts)
 
 
 @dataclass

@@ -118,9 +118,11 @@ def sequence_score(pred: Scanpaths, target: Scanpaths, *, clusters="fit", key: S
     pp, tp = padded(pred), padded(target)
     codes_p = np.zeros(pp.x.shape, np.int64)
     codes_t = np.zeros(tp.x.shape, np.int64)
-    keys = [image_key(target, i, key) for i in range(len(target))]
-    for k in sorted(set(keys)):
-        rows = np.array([i for i, kk in enumerate(keys) if kk == k])
+    rows_by_key: dict[str, list[int]] = {}
+    for i in range(len(target)):
+        rows_by_key.setdefault(image_key(target, i, key), []).append(i)
+    for k, rows in rows_by_key.items():
+        rows = np.asarray(rows)
         ic = cl[k]
         for src, dst in ((pp, codes_p), (tp, codes_t)):
             xy = np.stack([src.x[rows], src.y[rows]], axis=-1).reshape(-1, 2)
@@ -222,8 +224,9 @@ def edit_distance(pred: Scanpaths, target: Scanpaths, *, grid: int = 5, image_si
     codes = []
     for p in (pp, tp):
         c = np.zeros(p.x.shape, np.int64)
-        for i in range(len(size)):
-            c[i] = grid_letters(p.x[i], p.y[i], size[i], grid, cells)
+        for w, h in np.unique(size, axis=0) if len(size) else []:
+            rows = np.flatnonzero((size[:, 0] == w) & (size[:, 1] == h))
+            c[rows] = grid_letters(p.x[rows], p.y[rows], (w, h), grid, cells)
         codes.append(c)
     dist = levenshtein(codes[0], pp.lengths, codes[1], tp.lengths)
     if normalize:
