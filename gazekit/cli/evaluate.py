@@ -1,0 +1,101 @@
+"""``gazekit evaluate --model NAME-OR-CHECKPOINT --data DATASET``: score a model against humans and baselines.
+
+The protocol is chosen by the model's ``task_kind`` (``freeview``, ``search``, ``object_search``; see
+:mod:`gazekit.evaluation`). ``--split test`` scores the held-out test images of the standard image split (the one
+:class:`gazekit.datasets.datamodule.GazeDataModule` trains with: fractions 0.8/0.1/0.1, seed 0) and fits the
+baselines on its training images; ``--split all`` scores every image (for a folder the model never saw; the
+baselines are then fitted on the same images, which the output says).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+COMMAND = "evaluate"
+HELP = "score a model against human scanpaths, baselines and the human ceiling"
+DESCRIPTION = __doc__
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help="registered name, NAME:WEIGHTS, or checkpoint path")
+    p.add_argument("--data", required=True, help="registered dataset name or a scanpath table file")
+    p.add_argument("--root", default=None, help="dataset folder (default: its folder under the data root)")
+    p.add_argument("--split", choices=("test", "val", "train", "all"), default="test",
+                   help="which images to score (default test)")
+    p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+                   help="image split fractions (default 0.8 0.1 0.1, as the DataModule)")
+    p.add_argument("--split-seed", type=int, default=0, help="image split seed (default 0, as the DataModule)")
+    p.add_argument("--max-images", type=int, default=None, help="score only the first N images of the split")
+    p.add_argument("--n-samples", type=int, default=None, help="scanpaths sampled per image (default: evaluator's)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "-" if math.isnan(v) else f"{v:.3f}"
+    return "" if v is None else str(v)
+
+
+def print_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    methods: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in ("metric", "higher_is_better") and k not in methods:
+                methods.append(k)
+    table = Table(show_lines=False)
+    table.add_column("metric")
+    for m in methods:
+        table.add_column(m, justify="right")
+    for r in rows:
+        table.add_row(r["metric"], *(_fmt(r.get(m)) for m in methods))
+    Console().print(table)
+
+
+def json_clean(value):
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_clean(v) for v in value]
+    return value
+
+
+def run(args) -> int:
+    from gazekit.cli.predict import load_model
+    from gazekit.datasets.splits import split_by
+    from gazekit.datasets.table import open_dataset
+    from gazekit.evaluation import get_evaluator
+
+    model = load_model(args.model)
+    data = open_dataset(args.data, root=args.root)
+    names = sorted(set(data.scanpaths.image))
+    train_images = None
+    if args.split != "all":
+        index = split_by(data.scanpaths.image, tuple(args.fractions), args.split_seed)
+        images_of = {k: sorted({data.scanpaths.image[i] for i in idx.tolist()}) for k, idx in index.items()}
+        names, train_images = images_of[args.split], images_of["train"]
+    if args.max_images:
+        names = names[: args.max_images]
+    evaluator = get_evaluator(model.task_kind)
+    result = evaluator(model, data, images=names, train_images=train_images, model_name=args.model, seed=args.seed,
+                       n_samples=args.n_samples, show_progress=True, pair_metrics=not args.no_pair_metrics)
+    result.setdefault("split", args.split)
+    if "table" in result:
+        print(f"{args.model} on {data.name} ({args.split}: {len(names)} images)")
+        print_table(result["table"])
+    else:
+        print(json.dumps(result, indent=1, default=str))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(json_clean(result), indent=1, default=str, allow_nan=False))
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,216 @@
+"""Free-viewing evaluation (``task_kind = "freeview"``): a scanpath model vs humans, baselines and the human ceiling.
+
+For every evaluated image (e.g. the held-out test split), with the human scanpaths recorded on it:
+
+* **Spatial information gain** (bits per fixation, every fixation including the first): the model's conditional
+  density of each human fixation given that subject's earlier fixations (``conditional_log_density``), over the
+  centre-bias Gaussian and over the uniform density, averaged over all fixations. Same definition as
+  :func:`gazekit.metrics.functional.conditional.conditional_information_gain` with ``start=0`` (a test checks the
+  two agree), computed by reading the maps at the fixations only (that function copies every event map, which
+  is too slow for a whole test split).
+* **Duration log-likelihood** (nats per fixation, log-density per ms) of the human durations under the model
+  (``duration_log_likelihood``) and under the log-normal fitted to the training durations.
+* **Sampled scanpaths vs humans**: ``n_samples`` scanpaths per image (default: the number of human scanpaths of
+  the image) scored against every human scanpath of the image with MultiMatch (5 dimensions), ScanMatch and the
+  sequence score (clusters fitted on the evaluated human scanpaths), through
+  :func:`gazekit.metrics.protocols.evaluate` (``default`` protocol). The human row is leave-one-subject-out.
+* **Baselines** ``centre-bias`` and ``uniform`` (:mod:`gazekit.models.baselines`) fitted on ``train_images``
+  (when None they are fitted on the evaluated images themselves, which favours them; the result says so).
+* **Human ceiling of the spatial gain**: leave-one-subject-out Gaussian KDE (sigma 1 degree, from the dataset's
+  pixels per degree, else 24 px) of the other subjects' fixations on the image, mixed with 10 % centre bias so
+  that it is never zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from gazekit.errors import InvalidInputError
+from gazekit.evaluation import register_evaluator
+from gazekit.models.base import PredictRequest
+from gazekit.scanpaths import Scanpaths
+
+LN2 = math.log(2.0)
+KDE_MIX = 0.1  # centre-bias share of the human-ceiling density
+
+
+def _rows_of(sp: Scanpaths, names: set[str]) -> list[int]:
+    return [i for i, n in enumerate(sp.image) if n in names]
+
+
+def loso_kde_gain(hum: Scanpaths, cb_log_density: torch.Tensor, sigma_px: float) -> tuple[float, float, int]:
+    """Sum over fixations of the leave-one-subject-out KDE log-density (nats) and of the centre-bias log-density at
+    the same pixels, and the number of fixations. ``hum`` is the scanpaths of one image, in its pixels."""
+    import cv2
+
+    h, w = cb_log_density.shape
+    cb = cb_log_density.double().exp().numpy()
+    mask = hum.mask
+    xi = hum.x.floor().clamp(0, w - 1).long()
+    yi = hum.y.floor().clamp(0, h - 1).long()
+    counts = {}
+    for s in sorted(set(hum.subject)):
+        rows = [i for i, v in enumerate(hum.subject) if v == s]
+        hist = np.zeros((h, w))
+        np.add.at(hist, (yi[rows][mask[rows]].numpy(), xi[rows][mask[rows]].numpy()), 1.0)
+        counts[s] = (rows, hist)
+    total = sum(hist for _, hist in counts.values())
+    ll_kde = ll_cb = 0.0
+    n = 0
+    for s, (rows, hist) in counts.items():
+        others = total - hist
+        if others.sum() == 0:
+            continue
+        kde = cv2.GaussianBlur(others, (0, 0), sigma_px, borderType=cv2.BORDER_CONSTANT)
+        kde = kde / kde.sum()
+        dens = (1 - KDE_MIX) * kde + KDE_MIX * cb
+        ys, xs = yi[rows][mask[rows]].numpy(), xi[rows][mask[rows]].numpy()
+        ll_kde += float(np.log(dens[ys, xs]).sum())
+        ll_cb += float(np.log(cb[ys, xs]).sum())
+        n += len(ys)
+    return ll_kde, ll_cb, n
+
+
+def log_density_at_fixations(log_density: torch.Tensor, scanpaths: Scanpaths) -> torch.Tensor:
+    """Values of ``log_density [B or 1, L or 1, H, W]`` at each valid fixation (step k of row b, pixel floor(x),
+    floor(y)), in row-major order of the fixations, float64. Size-1 dimensions are shared by all rows / steps."""
+    b, length, h, w = log_density.shape
+    rows, cols = scanpaths.mask.nonzero(as_tuple=True)
+    xi = scanpaths.x[rows, cols].floor().clamp(0, w - 1).long()
+    yi = scanpaths.y[rows, cols].floor().clamp(0, h - 1).long()
+    steps = cols if length > 1 else torch.zeros_like(cols)
+    if length > 1 and len(cols) and int(cols.max()) >= length:
+        raise InvalidInputError(f"log_density has {length} steps but the scanpaths have {int(cols.max()) + 1}")
+    return log_density[rows if b > 1 else torch.zeros_like(rows), steps, yi, xi].double()
+
+
+def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str) -> Scanpaths:
+    with torch.no_grad():
+        sp = model.predict_scanpaths(PredictRequest(images=image[None], image_names=[name], n_samples=n, seed=seed))
+    sp.dataset = [dataset_name] * len(sp)
+    sp.task = ["freeview"] * len(sp)
+    return sp
+
+
+@register_evaluator("freeview")
+def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_name: str = "model", seed: int = 0,
+                      n_samples: int | None = None, show_progress: bool = False, pair_metrics: bool = True,
+                      baselines=("centre-bias", "uniform"), **_) -> dict:
+    """Score a free-viewing model on ``dataset`` (see module docstring). Returns ``{"table": rows, ...}``."""
+    from gazekit.images import load_image
+    from gazekit.metrics.protocols import evaluate as score_protocol
+    from gazekit.models.baselines import FreeviewBaseline
+
+    sp_all = dataset.scanpaths
+    if not dataset.images:
+        raise InvalidInputError(f"dataset {dataset.name!r} has no image files: free-viewing evaluation needs them")
+    names = sorted(set(sp_all.image) if images is None else set(images))
+    names = [n for n in names if n in dataset.images]
+    if not names:
+        raise InvalidInputError(f"no evaluated image of dataset {dataset.name!r} has an image file")
+    human, report = sp_all[_rows_of(sp_all, set(names))].validate("drop", source=dataset.name)
+    in_sample = train_images is None
+    train = human if in_sample else sp_all[_rows_of(sp_all, set(train_images))].validate("drop")[0]
+    fitted = {k: FreeviewBaseline(k).fit(train, dataset.viewing_time_ms) for k in baselines}
+    cb_model = FreeviewBaseline("centre-bias").fit(train, dataset.viewing_time_ms)
+    methods = {model_name: model, **fitted}
+    ppd = float(np.nanmedian(human.ppd.numpy())) if not torch.isnan(human.ppd).all() else 24.0
+    acc = {m: {"ig_cb": 0.0, "ig_u": 0.0, "n": 0, "dur": 0.0, "n_dur": 0} for m in methods}
+    kde = {"ll": 0.0, "cb": 0.0, "n": 0}
+    samples = {m: [] for m in methods}
+    has_durations = human.has_durations
+    progress = None
+    if show_progress:
+        from rich.progress import Progress
+
+        progress = Progress(transient=True)
+        progress.start()
+        task = progress.add_task("freeview evaluation", total=len(names))
+    try:
+        for k, name in enumerate(names):
+            image = load_image(dataset.images[name])
+            h, w = image.shape[-2:]
+            hum = human[_rows_of(human, {name})]
+            if torch.isnan(hum.image_size).any() or (hum.image_size != torch.tensor([float(w), float(h)],
+                                                                                   dtype=torch.float64)).any():
+                hum = hum.rescale(float(w), float(h))
+            cb_map = cb_model.pixel_log_density(h, w)
+            kl, kc, kn = loso_kde_gain(hum, cb_map, ppd)
+            kde["ll"] += kl
+            kde["cb"] += kc
+            kde["n"] += kn
+            n = n_samples or len(hum)
+            for m, obj in methods.items():
+                if hasattr(obj, "conditional_log_density") and hum.num_fixations:
+                    with torch.no_grad():
+                        ld = obj.conditional_log_density(image[None].expand(len(hum), *image.shape), hum)
+                    lp = log_density_at_fixations(ld, hum)
+                    cb_at = log_density_at_fixations(cb_map[None, None], hum)
+                    acc[m]["ig_cb"] += float((lp - cb_at).sum()) / LN2
+                    acc[m]["ig_u"] += float((lp + math.log(h * w)).sum()) / LN2
+                    acc[m]["n"] += lp.numel()
+                    del ld
+                if has_durations and hasattr(obj, "duration_log_likelihood"):
+                    with torch.no_grad():
+                        dl = obj.duration_log_likelihood(image[None].expand(len(hum), *image.shape), hum)
+                    ok = torch.isfinite(dl)
+                    acc[m]["dur"] += float(dl[ok].sum())
+                    acc[m]["n_dur"] += int(ok.sum())
+                samples[m].append(_sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else ""))
+            if progress:
+                progress.advance(task)
+    finally:
+        if progress:
+            progress.stop()
+    table = []
+
+    def row(metric: str, values: dict, higher: bool = True, **extra):
+        table.append({"metric": metric, **values, "higher_is_better": higher, **extra})
+
+    row("spatial IG over centre bias (bits/fixation)",
+        {m: a["ig_cb"] / a["n"] if a["n"] else math.nan for m, a in acc.items()}
+        | {"human": (kde["ll"] - kde["cb"]) / kde["n"] / LN2 if kde["n"] else math.nan})
+    ig_cb_over_u = acc.get("centre-bias", {}).get("ig_u", math.nan) / max(acc.get("centre-bias", {}).get("n", 0), 1)
+    row("spatial IG over uniform (bits/fixation)",
+        {m: a["ig_u"] / a["n"] if a["n"] else math.nan for m, a in acc.items()}
+        | {"human": (kde["ll"] - kde["cb"]) / kde["n"] / LN2 + ig_cb_over_u if kde["n"] else math.nan})
+    if has_durations:
+        row("duration log-likelihood (nats/fixation)",
+            {m: a["dur"] / a["n_dur"] if a["n_dur"] else math.nan for m, a in acc.items()})
+    preds = {m: Scanpaths.concat(v) for m, v in samples.items()}
+    for m, sp in preds.items():
+        table.append({"metric": "mean scanpath length (fixations)", m: float(sp.lengths.double().mean())})
+    lengths_row = {"metric": "mean scanpath length (fixations)", "human": float(human.lengths.double().mean()),
+                   "higher_is_better": None}
+    for r in [r for r in table if r["metric"] == lengths_row["metric"]]:
+        lengths_row.update({k: v for k, v in r.items() if k != "metric"})
+        table.remove(r)
+    table.append(lengths_row)
+    skipped = {}
+    if pair_metrics:
+        from gazekit.metrics.functional.clusters import fit_clusters
+
+        clusters = fit_clusters(human, description=f"gazekit evaluate: {dataset.name} evaluated images")
+        by_metric: dict[str, dict] = {}
+        for i, (m, sp) in enumerate(preds.items()):
+            res = score_protocol(sp, human, "default", human_baseline=(i == 0), clusters=clusters)
+            skipped.update(res.skipped)
+            for r in res.rows:
+                entry = by_metric.setdefault(r["metric"], {"higher_is_better": r["higher_is_better"]})
+                entry[m] = r["model"]
+                if i == 0:
+                    entry["human"] = r["human"]
+        for metric, values in by_metric.items():
+            higher = values.pop("higher_is_better")
+            row(metric, values, higher)
+    return {
+        "task_kind": "freeview", "dataset": dataset.name, "model": model_name, "images": len(names),
+        "human_scanpaths": len(human), "human_fixations": human.num_fixations, "seed": seed,
+        "n_samples": n_samples or "number of human scanpaths per image",
+        "baselines_fitted_on": "the evaluated images (in-sample)" if in_sample else f"{len(train)} training scanpaths",
+        "human_ceiling_ig": f"leave-one-subject-out KDE, sigma {ppd:g} px, mixed with {KDE_MIX:.0%} centre bias",
+        "dropped": report.to_dict(), "skipped": skipped, "table": table,
+    }
