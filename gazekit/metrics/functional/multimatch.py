@@ -188,6 +188,7 @@ def _hat_pad(x, y, lengths):
 
 
 _PAIRS_PER_CHUNK = 256
+_CHUNK_CELLS = 4_000_000
 
 
 def _dijkstra_path(ax, ay, bx, by) -> np.ndarray:
@@ -315,9 +316,16 @@ def multimatch(pred: Scanpaths, target: Scanpaths, *, screen_size=None, simplify
     fc, nc = _features(cx[idx], cy[idx], cd[idx], cn[idx], simplify, t_dir, t_dur, amp0)
     res = np.empty((len(idx), 5))
     # Pairs sorted by size and aligned in chunks, each padded only to its own longest scanpaths.
-    order = np.argsort(np.maximum(na, nc), kind="stable")
-    for start in range(0, len(order), _PAIRS_PER_CHUNK):
-        rows = order[start:start + _PAIRS_PER_CHUNK]
+    longest = np.maximum(na, nc)
+    order = np.argsort(longest, kind="stable")
+    start = 0
+    while start < len(order):
+        # the DP table of a chunk is (2 S) x (S + 1) x pairs floats: bound it (~32 MB) for very long scanpaths
+        end = min(start + _PAIRS_PER_CHUNK, len(order))
+        size = int(longest[order[end - 1]])
+        end = start + max(1, min(end - start, _CHUNK_CELLS // max(2 * size * (size + 1), 1)))
+        rows = order[start:end]
+        start = end
         res[rows] = _score_chunk({k: v[rows] for k, v in fa.items()}, {k: v[rows] for k, v in fc.items()},
                                  na[rows], nc[rows], diag[idx][rows])
     if not use_duration:
