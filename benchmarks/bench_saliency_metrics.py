@@ -13,10 +13,10 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from gazekit.metrics.functional import saliency as S  # noqa: E402
+from gazekit.metrics.functional import saliency as S
 
 torch.set_num_threads(1)
 
@@ -97,8 +97,8 @@ def main() -> None:
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print(f"{'metric':<22}{'pysaliency ms/map':>19}{'gazekit ms/map':>16}{'speed-up':>10}{'max |diff|':>12}")
     total_ref = total_ours = 0.0
-    for name in oracle:
-        t_ref, ref = best_of(oracle[name], args.repeats)
+    for name, oracle_fn in oracle.items():
+        t_ref, ref = best_of(oracle_fn, args.repeats)
         t_ours, val = best_of(ours[name], args.repeats)
         diff = float(np.max(np.abs(np.asarray(ref, dtype=np.float64) - val.numpy())))
         total_ref, total_ours = total_ref + t_ref, total_ours + t_ours

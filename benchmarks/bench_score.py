@@ -58,7 +58,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
             times.append(time.perf_counter() - t0)
             if proc.returncode != 0:
                 print(proc.stdout, proc.stderr)

@@ -30,7 +30,7 @@ _LAZY.update(dict.fromkeys(("HumanBaseline", "human_baseline"), "gazekit.metrics
 _LAZY.update(dict.fromkeys(("evaluate", "get_protocol", "list_protocols"), "gazekit.metrics.protocols"))
 # --- end map, conditional, search and duration ---
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605  (the lazily loaded names, a list)
 
 
 def __getattr__(name: str):

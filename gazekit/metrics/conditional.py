@@ -11,7 +11,7 @@ from __future__ import annotations
 from gazekit.metrics.functional import conditional as F
 from gazekit.metrics.saliency import MapMean
 
-__all__ = ["ConditionalLogLikelihood", "ConditionalInformationGain", "ConditionalNSS", "ConditionalAUC"]
+__all__ = ["ConditionalAUC", "ConditionalInformationGain", "ConditionalLogLikelihood", "ConditionalNSS"]
 
 
 class ConditionalLogLikelihood(MapMean):

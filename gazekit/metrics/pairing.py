@@ -20,7 +20,7 @@ from gazekit.errors import InvalidInputError
 from gazekit.metrics.registry import PairMetricSpec, get_pair_metric
 from gazekit.scanpaths import STRING_ATTRS, Scanpaths
 
-__all__ = ["Pairs", "pair_scanpaths", "human_pairs", "score_pairs", "aggregate", "metric_columns"]
+__all__ = ["Pairs", "aggregate", "human_pairs", "metric_columns", "pair_scanpaths", "score_pairs"]
 
 DEFAULT_KEYS = ("image", "task")
 

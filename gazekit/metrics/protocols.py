@@ -21,13 +21,21 @@ import torch
 from torch import Tensor
 
 from gazekit.errors import GazekitError, InvalidInputError, UnknownNameError
-from gazekit.metrics.pairing import (DEFAULT_KEYS, aggregate, human_pairs, metric_columns, pair_scanpaths,
-                                     score_pairs)
+from gazekit.metrics.pairing import DEFAULT_KEYS, aggregate, human_pairs, metric_columns, pair_scanpaths, score_pairs
 from gazekit.metrics.registry import get_pair_metric
 from gazekit.scanpaths import Scanpaths, ValidationReport, _compact
 
-__all__ = ["MetricSetting", "Protocol", "ScoreResult", "get_protocol", "list_protocols", "evaluate",
-           "histogram_kl", "diversity_scores", "PROTOCOLS"]
+__all__ = [
+    "PROTOCOLS",
+    "MetricSetting",
+    "Protocol",
+    "ScoreResult",
+    "diversity_scores",
+    "evaluate",
+    "get_protocol",
+    "histogram_kl",
+    "list_protocols",
+]
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,19 @@ from torchmetrics import Metric
 
 from gazekit.metrics.functional import saliency as F
 
-__all__ = ["MapMean", "NSS", "CC", "SIM", "KLD", "AUCJudd", "AUC", "ShuffledAUC", "AUCBorji", "LogLikelihood",
-           "InformationGain"]
+__all__ = [
+    "AUC",
+    "CC",
+    "KLD",
+    "NSS",
+    "SIM",
+    "AUCBorji",
+    "AUCJudd",
+    "InformationGain",
+    "LogLikelihood",
+    "MapMean",
+    "ShuffledAUC",
+]
 
 _BASE_KWARGS = ("compute_on_cpu", "dist_sync_on_step", "process_group", "dist_sync_fn", "distributed_available_fn",
                 "sync_on_compute", "compute_with_cache")

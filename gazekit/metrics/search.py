@@ -14,7 +14,7 @@ from gazekit.metrics.functional import search as F
 from gazekit.metrics.saliency import _BASE_KWARGS, MapMean
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["TargetFixationProbability", "ScanpathRatio", "FixationsToTarget"]
+__all__ = ["FixationsToTarget", "ScanpathRatio", "TargetFixationProbability"]
 
 
 class TargetFixationProbability(Metric):

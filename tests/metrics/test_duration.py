@@ -22,7 +22,7 @@ def test_against_scipy():
     assert D.duration_wasserstein(torch.tensor(a), torch.tensor(b)) == pytest.approx(
         stats.wasserstein_distance(a, b), rel=1e-12)
     mu, sigma = D.fit_lognormal(torch.tensor(b))
-    shape, loc, scale = stats.lognorm.fit(b, floc=0)
+    shape, _, scale = stats.lognorm.fit(b, floc=0)
     assert sigma == pytest.approx(shape, rel=1e-9) and mu == pytest.approx(math.log(scale), rel=1e-9)
     ll = D.lognormal_log_likelihood(torch.tensor(a), mu, sigma)
     assert ll == pytest.approx(stats.lognorm(s=sigma, scale=math.exp(mu)).logpdf(a).mean(), abs=1e-12)

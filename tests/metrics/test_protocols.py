@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from gazekit.errors import InvalidInputError, UnknownNameError
-from gazekit.metrics.protocols import (MetricSetting, Protocol, diversity_scores, evaluate, get_protocol,
-                                       histogram_kl, list_protocols)
+from gazekit.metrics.protocols import (
+    MetricSetting,
+    Protocol,
+    diversity_scores,
+    evaluate,
+    get_protocol,
+    histogram_kl,
+    list_protocols,
+)
 from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths, ValidationReport
 

@@ -23,7 +23,7 @@ def pysal():
         import pysaliency
         from pysaliency import metrics
         from pysaliency.roc import general_roc
-    except Exception as err:  # ImportError, or pkg_resources/torch problems inside pysaliency
+    except Exception as err:  # noqa: BLE001  (ImportError, or pkg_resources/torch problems inside pysaliency)
         pytest.skip(f"pysaliency (the parity oracle, test extra) is not importable: {err}")
     return pysaliency, metrics, general_roc
 

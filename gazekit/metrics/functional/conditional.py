@@ -37,7 +37,7 @@ from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import check_maps, fixation_indices, values_at
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["conditional_log_likelihood", "conditional_information_gain", "conditional_nss", "conditional_auc"]
+__all__ = ["conditional_auc", "conditional_information_gain", "conditional_log_likelihood", "conditional_nss"]
 
 HAT_EPS = 2.2204e-16
 _VARIANTS = ("gazekit", "hat")

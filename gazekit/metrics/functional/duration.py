@@ -14,8 +14,15 @@ from torch import Tensor
 from gazekit.errors import InvalidInputError
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["pooled_durations", "duration_ks", "duration_wasserstein", "fit_lognormal", "lognormal_log_likelihood",
-           "duration_log_likelihood", "duration_summary"]
+__all__ = [
+    "duration_ks",
+    "duration_log_likelihood",
+    "duration_summary",
+    "duration_wasserstein",
+    "fit_lognormal",
+    "lognormal_log_likelihood",
+    "pooled_durations",
+]
 
 
 def pooled_durations(durations, name: str = "durations") -> Tensor:

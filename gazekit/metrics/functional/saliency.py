@@ -22,14 +22,32 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import (
-    check_maps, check_same_shape, check_values, fixation_indices, fixations_per_image, to_density, values_at,
+    check_maps,
+    check_same_shape,
+    check_values,
+    fixation_indices,
+    fixations_per_image,
+    to_density,
+    values_at,
 )
 from gazekit.scanpaths import Scanpaths
 
 __all__ = [
-    "nss", "cc", "sim", "kld", "auc_judd", "auc", "shuffled_auc", "auc_borji", "log_likelihood",
-    "information_gain", "centre_bias_log_density", "fit_centre_bias", "uniform_log_density", "emd",
+    "auc",
+    "auc_borji",
+    "auc_judd",
+    "cc",
+    "centre_bias_log_density",
+    "emd",
+    "fit_centre_bias",
     "fixations_per_image",
+    "information_gain",
+    "kld",
+    "log_likelihood",
+    "nss",
+    "shuffled_auc",
+    "sim",
+    "uniform_log_density",
 ]
 
 MIT_EPS = 2.2204e-16  # the MIT benchmark's regulariser (MATLAB eps, rounded)
@@ -176,7 +194,7 @@ def _count_ge(sorted_thresholds: Tensor, values: Tensor) -> Tensor:
 
 
 def _judd_one(smap: Tensor, xi: Tensor, yi: Tensor, variant: str) -> float:
-    h, w = smap.shape
+    w = smap.shape[1]
     flat = smap.reshape(-1)
     lin = yi * w + xi
     pos = flat[lin]
@@ -254,7 +272,7 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
     explicit = not isinstance(negatives, str)
     saliency = check_maps(saliency, scan_values=False).cpu()  # the sort finds NaN/inf; explicit: read pixels only
     pos, valid, xi, yi = _points(saliency, fixations)
-    b, h, w = saliency.shape
+    b, _, w = saliency.shape
     if not explicit:
         if negatives not in ("all", "unfixated"):
             raise InvalidInputError(f"negatives must be 'all', 'unfixated' or explicit locations, got {negatives!r}")
@@ -435,7 +453,7 @@ def emd(saliency: Tensor, target: Tensor, *, size: tuple[int, int] = (24, 32)) -
     cells, Euclidean ground distance in cells. Exact optimal transport via POT (``pip install pot``), an optional
     dependency: gazekit does not ship its own transport solver."""
     try:
-        import ot  # noqa: PLC0415
+        import ot
     except ImportError as err:
         raise InvalidInputError("emd needs the optional package POT: pip install pot") from err
     saliency, target = check_maps(saliency), check_maps(target, "target")

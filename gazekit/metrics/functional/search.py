@@ -22,9 +22,17 @@ from gazekit.errors import InvalidInputError
 from gazekit.scanpaths import Scanpaths
 
 __all__ = [
-    "on_target", "steps_to_target", "fixations_to_target", "target_found_rate", "target_fixation_curve",
-    "tfp_auc", "probability_mismatch", "scanpath_ratio", "snap_to_objects", "search_behaviour",
     "behavioural_error",
+    "fixations_to_target",
+    "on_target",
+    "probability_mismatch",
+    "scanpath_ratio",
+    "search_behaviour",
+    "snap_to_objects",
+    "steps_to_target",
+    "target_fixation_curve",
+    "target_found_rate",
+    "tfp_auc",
 ]
 
 
