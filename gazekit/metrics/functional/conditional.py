@@ -67,6 +67,7 @@ def _events(maps: Tensor, scanpaths: Scanpaths, start: int, name: str, allow_inf
 
 
 def _per_scanpath(values: Tensor, rows: Tensor, b: int) -> Tensor:
+    values = values.detach().to("cpu", torch.float64)  # maps may live on a GPU; results are small CPU tensors
     total = torch.zeros(b, dtype=torch.float64).index_add_(0, rows, values)
     count = torch.zeros(b, dtype=torch.float64).index_add_(0, rows, torch.ones_like(values))
     return torch.where(count > 0, total / count.clamp(min=1), torch.full_like(total, math.nan))
