@@ -1,0 +1,119 @@
+"""The shipped OAT object-array weights on held-out layouts of the real data, and the predict CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gazekit.cli import main
+from gazekit.models import create_model
+from gazekit.models.base import PredictRequest
+from tests.conftest import require_data
+
+
+@pytest.fixture(scope="module")
+def model():
+    return create_model("oat-objarray")
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    require_data("objarray", "subjectsdata", "LISTCORRECTFILES.txt")
+    from gazekit.datasets import load_dataset
+    from gazekit.models.oat_data import layout_split
+
+    ds = load_dataset("objarray")
+    test = np.flatnonzero(layout_split(ds.scanpaths.trial, 0.1, 0.2, 0) == 2)
+    train = np.flatnonzero(layout_split(ds.scanpaths.trial, 0.1, 0.2, 0) == 0)
+    return ds, test, train
+
+
+def test_split_is_by_layout(held_out):
+    ds, test, train = held_out
+    assert not {ds.scanpaths.trial[i] for i in test} & {ds.scanpaths.trial[i] for i in train}
+    assert 0.15 < len(test) / len(ds) < 0.25
+
+
+def test_shipped_weights_load(model):
+    assert model.task_kind == "object_search" and not model.training
+    assert model.hparams.crop_size == 32
+
+
+def test_target_absent_trials_end_with_stop(model, held_out):
+    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, objarray_crop_bank
+
+    ds, test, _ = held_out
+    absent = [i for i in test if ds.scanpaths.condition[i] == "absent"][:150]
+    trials = ObjArrayTrials(ds, np.array(absent), max_len=50)
+    batch = collate_trials([trials[k] for k in range(len(trials))], objarray_crop_bank(ds, 32), trials.centres)
+    # sampling (the evaluation's and the CLI's default) ends every absent search with the stop slot; greedy
+    # decoding can lock into refixation loops (a known limit of per-step argmax, reported in the README)
+    sampled = model.decode(batch, n_samples=4, temperature=1.0, max_fixations=20,
+                           generator=torch.Generator().manual_seed(0))
+    assert float(sampled["stopped"].float().mean()) >= 0.98
+    # absent trials search longer than present ones, as the humans do
+    present = [i for i in test if ds.scanpaths.condition[i] == "present"][:150]
+    tp = ObjArrayTrials(ds, np.array(present), max_len=50)
+    pb = collate_trials([tp[k] for k in range(len(tp))], objarray_crop_bank(ds, 32), tp.centres)
+    p_len = model.decode(pb, n_samples=4, generator=torch.Generator().manual_seed(0))["lengths"].double().mean()
+    assert float(sampled["lengths"].double().mean()) > float(p_len)
+
+
+def test_rendered_layouts_predict_like_the_training_crops(model, held_out):
+    """``predict_scanpaths`` on a drawn array (the CLI path) sees what training saw (the crop bank)."""
+    from gazekit.datasets.objarray import object_boxes, object_image_path, render_layout
+    from gazekit.images import load_image
+    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, objarray_crop_bank
+
+    ds, test, _ = held_out
+    rows = test[:40]
+    trials = ObjArrayTrials(ds, rows, max_len=50)
+    bank = objarray_crop_bank(ds, 32)
+    batch = collate_trials([trials[k] for k in range(len(trials))], bank, trials.centres)
+    ref = model.decode(batch, temperature=0, max_fixations=10)
+    images = torch.stack([torch.from_numpy(render_layout(ds.root, lay["probes"])).permute(2, 0, 1)
+                          for lay in trials.layouts])
+    req = PredictRequest(images=images, image_names=[str(i) for i in rows], boxes=[torch.tensor(object_boxes())] * 40,
+                         templates=[load_image(object_image_path(ds.root, lay["target"])) for lay in trials.layouts],
+                         temperature=0, max_fixations=10)
+    prepared = model.prepare(req.images, req.boxes, req.templates)
+    assert float((prepared["crops"] - bank[batch["object_ids"]]).abs().mean()) < 0.02
+    sp = model.predict_scanpaths(req)
+    same = [np.array_equal(sp.scanpath(k)["object"], ref["objects"][k, : ref["lengths"][k]].numpy())
+            for k in range(40)]
+    assert np.mean(same) >= 0.9
+
+
+def test_predict_cli_on_a_new_layout(tmp_path, held_out):
+    import cv2
+
+    from gazekit.datasets.objarray import object_boxes, object_image_path, render_layout
+
+    ds, _, _ = held_out
+    img = render_layout(ds.root, [5, 12, 19, 26, 33, 40])
+    cv2.imwrite(str(tmp_path / "layout.png"), (img[:, :, ::-1] * 255).round().astype(np.uint8))
+    boxes = object_boxes()
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes.tolist()))
+    out = tmp_path / "out"
+    rc = main(["predict", str(tmp_path / "layout.png"), "--model", "oat-objarray", "--boxes",
+               str(tmp_path / "boxes.json"), "--target", str(object_image_path(ds.root, 19)), "--n-samples", "5",
+               "--out", str(out)])
+    assert rc == 0
+    assert (out / "layout_scanpaths.png").stat().st_size > 10_000
+    from gazekit.scanpaths import Scanpaths
+
+    sp = Scanpaths.load(out / "scanpaths.csv")
+    assert len(sp) == 5
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    for row in sp:
+        np.testing.assert_allclose(np.stack([row["x"], row["y"]], 1), centres[row["object"].astype(int)])
+    # a box outside the image is refused with a clear message, not a traceback
+    bad = boxes.copy()
+    bad[0, 2] = 2000
+    (tmp_path / "bad.json").write_text(json.dumps(bad.tolist()))
+    rc = main(["predict", str(tmp_path / "layout.png"), "--model", "oat-objarray", "--boxes",
+               str(tmp_path / "bad.json"), "--target", str(object_image_path(ds.root, 19)), "--out", str(out)])
+    assert rc == 2
