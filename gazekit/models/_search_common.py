@@ -231,7 +231,7 @@ def make_scanpaths(xy: Tensor, lengths: Tensor, request: PredictRequest, duratio
     return Scanpaths.from_sequences(
         xs, ys, None, ds, dataset=dataset, image=names, task=tasks, condition="present" if box is not None else "",
         target_box=None if box is None else box.cpu().numpy(), image_size=[float(w), float(h)],
-        scanpath_attrs=attrs, max_length=length,
+        scanpath_attrs=attrs, max_length=int(lengths.max()) if n else 0,
     )
 
 
