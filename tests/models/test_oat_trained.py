@@ -117,3 +117,32 @@ def test_predict_cli_on_a_new_layout(tmp_path, held_out):
     rc = main(["predict", str(tmp_path / "layout.png"), "--model", "oat-objarray", "--boxes",
                str(tmp_path / "bad.json"), "--target", str(object_image_path(ds.root, 19)), "--out", str(out)])
     assert rc == 2
+
+
+def test_grid_positional_encoding_on_the_amazon_layout(model):
+    """The learned position table, trained towards a Gaussian similarity of index distance (sigma 2 rows),
+    carries over to the 14 x 6 book-cover grid: column embeddings decay with column distance."""
+    require_data("amazon_books", "Amazon.json")
+    from gazekit.datasets import load_dataset
+
+    ds = load_dataset("amazon_books")
+    boxes = torch.tensor(ds.meta["object_boxes"], dtype=torch.float32)
+    width, height = ds.scanpaths.image_size[0].tolist()
+    cols = ((boxes[:14, 0] + boxes[:14, 2]) / 2 / width).float()
+    e = model.pos(cols).detach()
+    e = e / e.norm(dim=1, keepdim=True)
+    sim = (e @ e.T)[0]
+    assert float(sim[1]) > 0.6 and float(sim[3]) < 0.5 and float(sim[6:].abs().max()) < 0.1
+    assert (sim[:6].diff() < 0).all()
+    # and the model predicts on that layout (84 objects; the collage images are not shipped, so the covers are
+    # random grey levels here): every fixation is one of the 84 boxes
+    g = torch.Generator().manual_seed(0)
+    img = torch.full((3, int(height), int(width)), 0.5)
+    for x0, y0, x1, y1 in boxes.round().long().tolist():
+        img[:, y0:y1, x0:x1] = torch.rand(3, 1, 1, generator=g)
+    target = json.loads(ds.scanpaths.scanpath_attrs["layout"][0])["target_pos"]
+    req = PredictRequest(images=img[None], image_names=["1.jpg"], n_samples=8, boxes=[boxes], target_index=[target],
+                         seed=0, max_fixations=12)
+    sp = model.predict_scanpaths(req)
+    objs = sp.fixation_attrs["object"][sp.mask]
+    assert len(objs) > 0 and bool(((objs >= 0) & (objs < 84)).all())
