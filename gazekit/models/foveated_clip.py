@@ -219,14 +219,21 @@ class FoveatedClipSearch(SearchModel):
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
         """Search for ``request.target_text`` (target names or captions) from ``request.extra["start_xy"]``
         (default: the centre); stop on ``request.target_box`` when given and ``stop_on_target``.
-        Output (x, y) px of the input images, durations in ms."""
+        Output (x, y) px of the input images, durations in ms.
+
+        Gradients are needed even where the caller disabled them (Lightning runs validation under
+        ``torch.inference_mode``), so the search re-enables autograd and copies its inputs out of inference mode."""
+        with torch.inference_mode(False), torch.enable_grad():
+            return self._search(request)
+
+    def _search(self, request: PredictRequest) -> Scanpaths:
         check_images(request)
         if request.target_text is None or len(request.target_text) != request.images.shape[0]:
             raise InvalidInputError("foveated CLIP search needs PredictRequest.target_text: one target name or "
                                     "caption per image")
         from gazekit.ops.reference import gaussian_blur
 
-        images = request.images.to(self.device, torch.float32)
+        images = request.images.to(self.device, torch.float32).clone()  # a normal tensor even from inference mode
         b, _, h, w = images.shape
         s = request.n_samples
         size = tuple(int(v) for v in self.scorer.input_size)
@@ -237,9 +244,9 @@ class FoveatedClipSearch(SearchModel):
         sample_image = torch.arange(b, device=self.device).repeat_interleave(s)
         work, blurred, targets = work[sample_image], blurred[sample_image], targets[sample_image]
         scale = torch.tensor([size[1] / w, size[0] / h], dtype=torch.float64, device=self.device)
-        starts = request_starts(request).to(self.device)
+        starts = request_starts(request).to(self.device).clone()
         boxes = request_target_boxes(request)
-        boxes = None if boxes is None else boxes.to(self.device)
+        boxes = None if boxes is None else boxes.to(self.device).clone()
         gens = [generator_for(seed) for seed in scanpath_seeds(request)]
         max_fix = request.max_fixations or self.max_fixations
         n = b * s

@@ -251,6 +251,10 @@ def test_foveated_search_stops_on_target_and_ior_moves_on():
     req.target_box = torch.tensor([[70.0, 15.0, 95.0, 35.0]])
     stopped = model.predict_scanpaths(req)
     assert int(stopped.lengths[0]) == 2 and stopped.scanpath_attrs["found"] == ["1"]
+    with torch.inference_mode():  # how Lightning runs validate/test: the search must still get its gradients
+        req_inf = PredictRequest(images=images.clone(), image_names=["a"], target_text=["0"], seed=0,
+                                 target_box=torch.tensor([[70.0, 15.0, 95.0, 35.0]]))
+        assert torch.allclose(model.predict_scanpaths(req_inf).xy(), stopped.xy())
 
 
 def test_foveated_search_batched_equals_one_at_a_time():
