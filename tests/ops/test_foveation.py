@@ -171,6 +171,9 @@ def test_opcheck_registered_op():
     ]
     for args in samples:
         torch.library.opcheck(torch.ops.gazekit.foveate_blend.default, args)
+    for shape, levels in (((1, 2, 9, 10), 3), ((2, 1, 5, 2), 4)):
+        xp = torch.rand(shape, dtype=torch.float64, requires_grad=True)
+        torch.library.opcheck(torch.ops.gazekit.pyramid_chain.default, (xp, levels))
 
 
 def test_torch_compile_fullgraph_no_graph_breaks():
@@ -197,8 +200,13 @@ def test_fallback_without_cpu_kernel_matches(monkeypatch):
     x = _images(1, 2, 11, 13).requires_grad_()
     f = _fixations(1, 2, 11, 13).requires_grad_()
     fast = foveate(x, f, levels=4, e2=2.0)
+    chain = build_chain(x.detach(), 4)
+    g_chain = torch.randn_like(chain)
+    fast_adjoint = torch.ops.gazekit.pyramid_chain_backward(g_chain, x.detach(), 4)
     g_fast = torch.autograd.grad(fast.sum(), (x, f))
     monkeypatch.setitem(op_module._STATE, "cpu", None)
+    # the explicit torch adjoint of the pyramid (used off-CPU) equals the numba one
+    assert torch.allclose(torch.ops.gazekit.pyramid_chain_backward(g_chain, x.detach(), 4), fast_adjoint, atol=1e-6)
     slow = foveate(x, f, levels=4, e2=2.0)
     g_slow = torch.autograd.grad(slow.sum(), (x, f))
     assert torch.allclose(fast, slow, atol=1e-6)
