@@ -77,7 +77,7 @@ def render_layout(root: str | Path, probes, background: float = 0.5) -> np.ndarr
         if img is None:
             raise DataFormatError("object image missing or unreadable", file=path)
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        x0, y0 = int(round(x0)), int(round(y0))
+        x0, y0 = round(x0), round(y0)
         canvas[y0:y0 + size, x0:x0 + size] = img[:, :, None]
     return canvas
 

@@ -25,13 +25,20 @@ from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import PredictRequest, generator_for
-from gazekit.models.oat_layers import (GaussianPositionalEncoding, PointerHead, build_appearance, check_boxes,
-                                       crop_objects, resize_template, sinusoidal)
+from gazekit.models.oat_layers import (
+    GaussianPositionalEncoding,
+    PointerHead,
+    build_appearance,
+    check_boxes,
+    crop_objects,
+    resize_template,
+    sinusoidal,
+)
 from gazekit.models.registry import register_model
 from gazekit.paths import WEIGHTS_DIR
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["OAT", "oat", "load_oat"]
+__all__ = ["OAT", "load_oat", "oat"]
 
 IGNORE = -100
 
@@ -327,7 +334,10 @@ def load_oat(path: str | Path, **overrides) -> OAT:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if not digest.startswith(stem_hash):
             raise InvalidInputError(f"{str(path)!r}: content hash {digest[:8]} does not match the name ({stem_hash})")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises pickle, zip and runtime errors for non-checkpoints
+        raise InvalidInputError(f"{str(path)!r} is not a readable torch checkpoint ({err})") from err
     if isinstance(state, dict) and state.get("format") == "gazekit-oat":
         config, weights = dict(state["config"]), state["state_dict"]
     elif isinstance(state, dict) and "state_dict" in state and "hyper_parameters" in state:
@@ -364,7 +374,7 @@ def oat(pretrained: str | None = None, **kwargs) -> OAT:
 @register_model("oat-tiny", predicts=("positions", "durations", "stop"), inputs=("image", "boxes", "target_template"),
                 description="a tiny OAT for tests (d 32, one layer each)")
 def oat_tiny(pretrained: str | None = None, **kwargs) -> OAT:
-    cfg = dict(dim=32, enc_layers=1, dec_layers=1, heads=2, ffn=64, crop_size=16, pe_bins=8)
+    cfg = {"dim": 32, "enc_layers": 1, "dec_layers": 1, "heads": 2, "ffn": 64, "crop_size": 16, "pe_bins": 8}
     cfg.update(kwargs)
     return oat(pretrained, **cfg)
 

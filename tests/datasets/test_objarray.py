@@ -11,7 +11,6 @@ import pytest
 from gazekit.datasets import load_dataset
 from gazekit.datasets.objarray import object_boxes, object_centres, render_layout
 from gazekit.errors import DataFormatError, DatasetNotFoundError
-
 from tests.conftest import require_data
 
 

@@ -148,7 +148,7 @@ def test_hash_named_checkpoint_is_verified(tmp_path):
     with pytest.raises(InvalidInputError, match="content hash"):
         load_oat(bad)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInputError, match="not a readable torch checkpoint"):
         load_oat(tmp_path / "junk.pt")
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_oat(tmp_path / "missing.pt")
@@ -201,7 +201,7 @@ def test_touching_boxes_are_fine():
 def test_bad_requests_raise_clear_errors():
     model = tiny()
     img, boxes = _layout_image()
-    base = dict(images=img[None], image_names=["a"])
+    base = {"images": img[None], "image_names": ["a"]}
     with pytest.raises(InvalidInputError, match="needs the target"):
         model.predict_scanpaths(PredictRequest(**base, boxes=[boxes]))
     with pytest.raises(InvalidInputError, match="target_index 7 is not among the 5 objects"):
