@@ -146,3 +146,24 @@ def test_grid_positional_encoding_on_the_amazon_layout(model):
     sp = model.predict_scanpaths(req)
     objs = sp.fixation_attrs["object"][sp.mask]
     assert len(objs) > 0 and bool(((objs >= 0) & (objs < 84)).all())
+
+
+def test_evaluator_beats_baselines_on_behavioural_error(model, held_out):
+    from gazekit.evaluation import get_evaluator
+    from gazekit.evaluation.object_search import baseline_sequences
+
+    ds, test, _ = held_out
+    evaluate = get_evaluator("object_search")
+    some = sorted({ds.scanpaths.image[i] for i in test[:300]})
+    result = evaluate(model, ds, images=some, train_images=None, n_samples=3, seed=0)
+    assert result["n_trials"] == 300
+    errors = {m: result[m]["behavioural_error"] for m in ("oat", "random", "nearest", "similarity")}
+    assert errors["oat"] < min(errors["random"], errors["nearest"], errors["similarity"])
+    assert result["human"]["behavioural_error"] < 0.1
+    assert {r["metric"] for r in result["table"]} >= {"SS (object ids)", "behavioural error vs humans"}
+    # baselines by hand: nearest-first from the centre on a row of three objects, target in the middle
+    centres = torch.tensor([[[0.0, 0.0], [10.0, 0.0], [4.0, 0.0]]])
+    objs, lens = baseline_sequences("nearest", centres, torch.tensor([5.0, 0.0]), torch.tensor([0]))
+    assert objs[0, : lens[0]].tolist() == [2, 0]
+    objs, lens = baseline_sequences("nearest", centres, torch.tensor([5.0, 0.0]), torch.tensor([-1]))
+    assert objs[0].tolist() == [2, 0, 1] and int(lens[0]) == 3
