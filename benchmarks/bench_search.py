@@ -21,14 +21,14 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import torch  # noqa: E402
+import torch
 
-import gazekit.ops as ops  # noqa: E402
-from gazekit.datasets import load_dataset  # noqa: E402
-from gazekit.evaluation.search import select_search_trials  # noqa: E402
-from gazekit.images import load_image  # noqa: E402
-from gazekit.models import create_model  # noqa: E402
-from gazekit.models.base import PredictRequest  # noqa: E402
+from gazekit import ops
+from gazekit.datasets import load_dataset
+from gazekit.evaluation.search import select_search_trials
+from gazekit.images import load_image
+from gazekit.models import create_model
+from gazekit.models.base import PredictRequest
 
 
 class OpTimer:

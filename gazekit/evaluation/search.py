@@ -27,12 +27,11 @@ import numpy as np
 import torch
 
 from gazekit.errors import InvalidInputError
+from gazekit.evaluation import register_evaluator
 from gazekit.models.base import PredictRequest
 from gazekit.scanpaths import Scanpaths
 
-from gazekit.evaluation import register_evaluator
-
-__all__ = ["evaluate_search", "search_evaluator", "select_search_trials", "DEFAULT_BASELINES"]
+__all__ = ["DEFAULT_BASELINES", "evaluate_search", "search_evaluator", "select_search_trials"]
 
 DEFAULT_BASELINES = ("search-random", "search-centre-out", "search-saliency")
 IMAGE_FREE_BASELINES = ("search-random", "search-centre-out")
@@ -219,7 +218,7 @@ def evaluate_search(model, dataset, *, max_saccades: int = 12, images: Sequence[
                 raise InvalidInputError(f"{label!r} is not a search model (task_kind={m.task_kind!r})")
             if bar is not None:
                 task = bar.add_task(f"searching: {label}", total=len(trials))
-                progress = lambda n, task=task: bar.advance(task, n)  # noqa: E731
+                progress = lambda n, task=task: bar.advance(task, n)
             pred = _predict_all(m, dataset, trials, max_saccades, batch_images, progress)
             pred = Scanpaths.concat([pred]).truncate(max_steps)
             pred.target_box = trials.target_box.clone()  # score every method against the same boxes

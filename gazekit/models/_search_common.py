@@ -49,7 +49,7 @@ class LogNormalDurations(torch.nn.Module):
         logd = d.log()
         return float(logd.mean()), float(logd.std(unbiased=False))
 
-    def fit(self, scanpaths: Scanpaths, skip_first: bool = True) -> "LogNormalDurations":
+    def fit(self, scanpaths: Scanpaths, skip_first: bool = True) -> LogNormalDurations:
         """Fit on every valid fixation duration of ``scanpaths`` (the first fixation of each scanpath, the
         pre-search fixation on the start point, is left out when ``skip_first``)."""
         mask = scanpaths.mask.clone()
@@ -286,7 +286,6 @@ class SearchModel(pl.LightningModule):
         mask = sp.mask.clone()
         mask[:, 0] = False
         self._fit_durations.append(sp.duration[mask].detach().cpu())
-        return None
 
     def on_train_epoch_end(self) -> None:
         if self._fit_durations:

@@ -39,12 +39,12 @@ from gazekit.models.base import PredictRequest
 from gazekit.models.registry import register_model
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["FilterBankBackbone", "EccentricitySearch"]
+__all__ = ["EccentricitySearch", "FilterBankBackbone"]
 
 
 def _gabor_bank(sigma: float, wavelength: float, n_orient: int = 4) -> Tensor:
     """``[2 * n_orient, 1, k, k]`` even/odd Gabor kernels (zero-mean even parts), orientations 0..pi."""
-    r = int(math.ceil(2.5 * sigma))
+    r = math.ceil(2.5 * sigma)
     t = torch.arange(-r, r + 1, dtype=torch.float32)
     yy, xx = torch.meshgrid(t, t, indexing="ij")
     env = torch.exp(-(xx**2 + yy**2) / (2 * sigma**2))
@@ -60,7 +60,7 @@ def _gabor_bank(sigma: float, wavelength: float, n_orient: int = 4) -> Tensor:
 
 
 def _gauss1d(sigma: float) -> Tensor:
-    r = int(math.ceil(3 * sigma))
+    r = math.ceil(3 * sigma)
     t = torch.arange(-r, r + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()
@@ -92,7 +92,6 @@ class FilterBankBackbone(nn.Module):
         self.register_buffer("gabor", _gabor_bank(sigma=1.5, wavelength=4.0), persistent=False)
 
     def _level(self, images: Tensor, stride: int) -> Tensor:
-        b, _, h, w = images.shape
         fine = stride // 4
         x = F.avg_pool2d(images, fine) if fine > 1 else images
         r, g, bl = x[:, 0:1], x[:, 1:2], x[:, 2:3]
@@ -133,7 +132,7 @@ def window_cosine(features: Tensor, kernels: Tensor) -> Tensor:
         ``[N, h, w]`` in [-1, 1]: the target used as a conv kernel (eccNet's top-down modulation), divided by the
         norms so strong but different structure does not win.
     """
-    n, c, h, w = features.shape
+    n, _, h, w = features.shape
     kh, kw = kernels.shape[-2:]
     knorm = kernels.flatten(1).norm(dim=1).clamp_min(1e-8)
     ph, pw = kh // 2, kw // 2
@@ -239,8 +238,8 @@ class EccentricitySearch(SearchModel):
                 x0, y0, x1, y1 = boxes[i].tolist()
                 if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
                     raise InvalidInputError(f"target_box of image {i} contains NaN; give a template instead")
-                c0, r0 = max(0, int(round(x0))), max(0, int(round(y0)))
-                c1, r1 = min(images.shape[-1], int(round(x1))), min(images.shape[-2], int(round(y1)))
+                c0, r0 = max(0, round(x0)), max(0, round(y0))
+                c1, r1 = min(images.shape[-1], round(x1)), min(images.shape[-2], round(y1))
                 if c1 - c0 < 2 or r1 - r0 < 2:
                     raise InvalidInputError(f"target_box of image {i} ({x0}, {y0}, {x1}, {y1}) is empty in the image")
                 crops.append(images[i, :, r0:r1, c0:c1].float())
@@ -305,7 +304,7 @@ class EccentricitySearch(SearchModel):
         Output (x, y) px of the input images, durations in ms."""
         check_images(request)
         images = request.images.to(self.device, torch.float32)
-        b, _, h, w = images.shape
+        h, w = images.shape[-2:]
         s = request.n_samples
         feats = self.features(images)
         kernels = self.target_kernels(images, request)

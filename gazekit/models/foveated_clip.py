@@ -61,7 +61,7 @@ class ClipScorer(nn.Module):
             raise InvalidInputError(f"unknown open_clip model {model_name!r}; see open_clip.list_models() or "
                                     "register a config with open_clip.add_model_config")
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+            model, _, _ = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
         except (RuntimeError, OSError, ConnectionError) as err:
             raise InvalidInputError(
                 f"could not load open_clip weights {pretrained!r} for {model_name!r}: {err}. Nothing can be "

@@ -41,7 +41,7 @@ def _gaussian_blur(x: Tensor, sigma: float) -> Tensor:
     """Separable Gaussian blur of ``[N, 1, h, w]`` maps (reflect padding), sigma in map pixels."""
     if sigma <= 0:
         return x
-    r = max(1, int(math.ceil(3 * sigma)))
+    r = max(1, math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = k / k.sum()
@@ -123,7 +123,7 @@ class MapSearchBaseline(SearchModel):
         ``request.target_box`` (when given) or ``max_fixations`` is reached. Output (x, y) px, durations ms."""
         check_images(request)
         images = request.images
-        b, _, h, w = images.shape
+        h, w = images.shape[-2:]
         s = request.n_samples
         map_hw = (max(1, h // self.map_stride), max(1, w // self.map_stride))
         starts = request_starts(request)
