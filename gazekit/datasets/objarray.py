@@ -26,6 +26,7 @@ import json
 import math
 import re
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -170,8 +171,8 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
 
     Returns:
         A :class:`GazeDataset`; ``templates`` maps each shown array to its target's object image and
-        ``meta["object_images"]`` maps object id -> image path. ``images`` is empty: the arrays are not stored
-        as pictures (use :func:`render_layout`).
+        ``meta["object_images"]`` maps object id (str) -> image path (read-only). ``images`` is empty: the arrays
+        are not stored as pictures (use :func:`render_layout`).
     """
     if on_invalid not in ("raise", "drop"):
         raise InvalidInputError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
@@ -210,9 +211,11 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
     return GazeDataset(
         name="objarray", scanpaths=sp, root=root, images={}, templates=templates, viewing_time_ms=None,
         report=report,
-        meta={"object_images": {str(k): str(v) for k, v in object_images.items()}, "sessions": len(files),
+        # a read-only mapping, so `gazekit data info` shows the folder instead of 40 paths
+        meta={"object_images": MappingProxyType({str(k): str(v) for k, v in object_images.items()}),
+              "object_images_dir": str(root / "objectimages"), "sessions": len(files),
               "screen_px": [SCREEN_W, SCREEN_H], "eccentricity_px": ECCENTRICITY_PX,
-              "object_size_px": OBJECT_SIZE_PX, "object_boxes": object_boxes().tolist(),
+              "object_size_px": OBJECT_SIZE_PX, "object_boxes": np.round(object_boxes(), 2).tolist(),
               "citation": "Miconi, Groomes & Kreiman, Cerebral Cortex 26(7):3064-3082, 2016"})
 
 
