@@ -139,28 +139,33 @@ class FreeviewBaseline(pl.LightningModule):
         horizon = request.seconds * 1000 if request.seconds is not None else pri.get("viewing_time_ms")
         max_fix = int(request.max_fixations or self.max_fixations)
         probs = self.pixel_log_density(h, w).flatten().exp()
+        n_rows = n_img * request.n_samples
+        # every position and duration a scanpath could use, drawn in two calls (positions are independent)
+        pix = torch.multinomial(probs, n_rows * max_fix, replacement=True, generator=gen).view(n_rows, max_fix)
+        jit = torch.rand(n_rows, max_fix, 2, generator=gen, dtype=torch.float64)
+        z = torch.randn(n_rows, max_fix, generator=gen, dtype=torch.float64)
+        dur = torch.exp(pri["logd_loc"] + pri["logd_scale"] * z * request.temperature).numpy()
+        px = (pix % w).double() + jit[..., 0]
+        py = torch.div(pix, w, rounding_mode="floor").double() + jit[..., 1]
         xs, ys, ts, ds, names, subjects = [], [], [], [], [], []
-        for i in range(n_img):
-            for k in range(request.n_samples):
-                t, x_i, y_i, t_i, d_i = 0.0, [], [], [], []
-                while len(x_i) < max_fix:
-                    z = torch.randn(1, generator=gen, dtype=torch.float64).item()
-                    d = math.exp(pri["logd_loc"] + pri["logd_scale"] * z * request.temperature)
-                    if horizon is not None and t + d > horizon:
-                        if x_i:
-                            break
-                        d = max(1.0, horizon - t)
-                    pix = int(torch.multinomial(probs, 1, generator=gen))
-                    jit = torch.rand(2, generator=gen, dtype=torch.float64)
-                    x_i.append(pix % w + float(jit[0]))
-                    y_i.append(pix // w + float(jit[1]))
-                    t_i.append(t)
-                    d_i.append(d)
-                    t += d + pri["gap_ms"]
-                    if horizon is not None and t >= horizon:
+        for r in range(n_rows):
+            t, n = 0.0, 0
+            t_i, d_i = [], []
+            while n < max_fix:
+                d = float(dur[r, n])
+                if horizon is not None and t + d > horizon:
+                    if n:
                         break
-                xs.append(x_i), ys.append(y_i), ts.append(t_i), ds.append(d_i)
-                names.append(request.image_names[i]), subjects.append(f"sample{k}")
+                    d = max(1.0, horizon - t)
+                t_i.append(t)
+                d_i.append(d)
+                n += 1
+                t += d + pri["gap_ms"]
+                if horizon is not None and t >= horizon:
+                    break
+            xs.append(px[r, :n].numpy()), ys.append(py[r, :n].numpy()), ts.append(t_i), ds.append(d_i)
+            names.append(request.image_names[r // request.n_samples])
+            subjects.append(f"sample{r % request.n_samples}")
         return Scanpaths.from_sequences(xs, ys, ts, ds, image=names, subject=subjects, task="freeview",
                                         dataset="model", image_size=[float(w), float(h)])
 

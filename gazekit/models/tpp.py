@@ -41,7 +41,7 @@ from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
 # Shipped checkpoints: tag -> (file in gazekit/weights, sha256 of its bytes). Checked on every load.
-SHIPPED = {"osie": ("tpp-osie.pt", "")}
+SHIPPED = {"osie": ("tpp-osie.pt", "bbef649072b4d6c9a637a2f0ea89f2867e0a9c6d9cb6d3a34121bde18ab9308b")}
 
 
 class TPPGaze(pl.LightningModule):
@@ -421,7 +421,10 @@ class TPPGaze(pl.LightningModule):
             sd = state["state_dict"]
         except Exception as err:  # noqa: BLE001 - any unpickling problem means "not a TPP checkpoint"
             raise InvalidInputError(f"{str(path)!r} is not a TPP checkpoint: {err}") from err
-        hp.pop("optimizer", None)
+        import inspect
+
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "optimizer"}
+        hp = {k: v for k, v in hp.items() if k in allowed}  # drops LightningCLI bookkeeping keys
         hp["backbone_pretrained"] = None
         model = cls(**hp)
         model.load_state_dict(sd)
