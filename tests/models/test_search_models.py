@@ -179,6 +179,16 @@ def test_ecc_search_box_target_and_timm_backbone():
     assert 1 <= int(sp.lengths[0]) <= 3 and timm_model.task_kind == "search"
 
 
+def test_calibrated_preset_pools_the_periphery_harder(ecc, scenes):
+    calibrated = create_model("ecc-search-calibrated")
+    assert calibrated.pool_slopes == [0.56, 1.28, 2.56]
+    assert create_model("ecc-search-calibrated", pool_slope=0.1).pool_slopes == [0.1] * 3
+    sp = calibrated.predict_scanpaths(scenes)
+    found = sum(f == "1" for f in sp.scanpath_attrs["found"])
+    assert 4 <= found <= 8  # still guided (random finds <= 2 of these), but a blurrier periphery searches slower
+    assert float(sp.lengths.double().mean()) > float(ecc.predict_scanpaths(scenes).lengths.double().mean())
+
+
 def test_bad_inputs_raise_clear_errors(ecc):
     req = scene_request([0])
     with pytest.raises(InvalidInputError, match="needs a target"):
