@@ -92,7 +92,7 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
             u1, u2 = _rand(b, gen, dev).clamp_min(1e-12), _rand(b, gen, dev)
             eps = torch.sqrt(-2 * u1.log()) * torch.cos(2 * math.pi * u2) * temp  # Box-Muller: seeded normal
         z = mu.gather(1, comp[:, None])[:, 0] + log_sigma.gather(1, comp[:, None])[:, 0].exp() * eps
-        d = torch.exp(loc + scale * z)
+        d = torch.exp(loc + scale * z).clamp(1.0, 60_000.0)  # keep finite: far tails only end a scanpath
         if horizon is not None:
             over = onset + d > horizon
             first = lengths == 0
@@ -113,7 +113,7 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
             break
         tok = model.fixation_tokens(feats, img, x[:, None], y[:, None], d[:, None], g, offset=onset)
         ctx, state = model.history.step(state, start, tok["token"][:, 0])
-        onset = onset + d + gap
+        onset = torch.where(alive, onset + d + gap, onset)  # finished rows stay put (and finite)
     if was_training:
         model.train()
     n = lengths.cpu().tolist()
