@@ -145,28 +145,35 @@ def blend_forward(x, chain, fix, valid, lam_map, use_map, n_levels, e2, scale, o
             lo = min(lo, l0)
             hi = max(hi, l0)
         first = max(lo, 1)
-        rows = np.empty((n_levels, width), x.dtype)
+        rows = np.empty((n_c, n_levels, width), x.dtype)
         pix = i * width
+        p0 = b * n_c
         for c in range(n_c):
-            p = b * n_c + c
             for level in range(first, hi + 2):
                 gy = fy[level, i]
                 a0 = ra[level, i]
                 a1 = rb[level, i]
                 for q in range(level_width[level]):
-                    rows[level, q] = (1.0 - gy) * chain[p, a0 + q] + gy * chain[p, a1 + q]
-            for j in range(width):
-                l0 = lv[j]
-                t = tt[j]
-                l1 = l0 + 1
-                g1 = fx[l1, j]
-                u1 = (1.0 - g1) * rows[l1, ca[l1, j]] + g1 * rows[l1, cb[l1, j]]
-                if l0 == 0:
-                    u0 = x[p, pix + j]
-                else:
-                    g0 = fx[l0, j]
-                    u0 = (1.0 - g0) * rows[l0, ca[l0, j]] + g0 * rows[l0, cb[l0, j]]
-                out[p, pix + j] = (1.0 - t) * u0 + t * u1
+                    rows[c, level, q] = (1.0 - gy) * chain[p0 + c, a0 + q] + gy * chain[p0 + c, a1 + q]
+        for j in range(width):
+            l0 = lv[j]
+            t = tt[j]
+            l1 = l0 + 1
+            g1 = fx[l1, j]
+            c0 = ca[l1, j]
+            c1 = cb[l1, j]
+            if l0 == 0:
+                for c in range(n_c):
+                    u1 = (1.0 - g1) * rows[c, l1, c0] + g1 * rows[c, l1, c1]
+                    out[p0 + c, pix + j] = (1.0 - t) * x[p0 + c, pix + j] + t * u1
+            else:
+                g0 = fx[l0, j]
+                d0 = ca[l0, j]
+                d1 = cb[l0, j]
+                for c in range(n_c):
+                    u1 = (1.0 - g1) * rows[c, l1, c0] + g1 * rows[c, l1, c1]
+                    u0 = (1.0 - g0) * rows[c, l0, d0] + g0 * rows[c, l0, d1]
+                    out[p0 + c, pix + j] = (1.0 - t) * u0 + t * u1
 
 
 @njit(inline="always", cache=True)
