@@ -25,17 +25,25 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.cli import OptimizerCallable
 import torch.nn.functional as F
+from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._resume import ExactResumeMixin
 from gazekit.models.backbones import Backbone
-from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.base import PredictRequest
 from gazekit.models.registry import register_model
-from gazekit.models.tpp_heads import (DurationHead, HistoryEncoder, SpatialHead, fixation_bumps,
-                                      lognormal_mixture_logpdf, lognormal_mixture_logsf, sample_features)
-from gazekit.models.tpp_sampling import sample_scanpaths
+from gazekit.models.tpp_heads import (
+    DurationHead,
+    HistoryEncoder,
+    SpatialHead,
+    fixation_bumps,
+    lognormal_mixture_logpdf,
+    lognormal_mixture_logsf,
+    sample_features,
+)
+from gazekit.models.tpp_sampling import check_history, check_images, sample_scanpaths, unique_rows
 from gazekit.paths import WEIGHTS_DIR
 from gazekit.scanpaths import Scanpaths
 
@@ -44,7 +52,7 @@ LN2 = math.log(2.0)
 SHIPPED = {"osie": ("tpp-osie.pt", "bbef649072b4d6c9a637a2f0ea89f2867e0a9c6d9cb6d3a34121bde18ab9308b")}
 
 
-class TPPGaze(pl.LightningModule):
+class TPPGaze(ExactResumeMixin, pl.LightningModule):
     """The TPP gaze model (see module docstring). Trains with any DataModule yielding ``(images, Scanpaths)``.
 
     Args:
@@ -238,7 +246,6 @@ class TPPGaze(pl.LightningModule):
         tok = self.fixation_tokens(feats, img, x, y, d, g)
         start = embed[img]
         context = self.history(start, tok["token"])  # [B, L+1, D]
-        steps = length + 1
         # Step k is conditioned on fixations j < k: the last one is k - 1, the bumps are summed up to k - 1.
         first = torch.zeros(b, 1, dtype=torch.bool, device=x.device)
         has_last = torch.cat([first, mask], 1)
@@ -406,7 +413,7 @@ class TPPGaze(pl.LightningModule):
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     @classmethod
-    def from_file(cls, path: str | Path, sha256: str | None = None) -> "TPPGaze":
+    def from_file(cls, path: str | Path, sha256: str | None = None) -> TPPGaze:
         """Load a file written by :meth:`save_weights` or a Lightning ``.ckpt``; verify ``sha256`` if given."""
         path = Path(path)
         if not path.is_file():
@@ -419,7 +426,7 @@ class TPPGaze(pl.LightningModule):
             state = torch.load(str(path), map_location="cpu", weights_only=False)
             hp = dict(state["hyper_parameters"])
             sd = state["state_dict"]
-        except Exception as err:  # noqa: BLE001 - any unpickling problem means "not a TPP checkpoint"
+        except Exception as err:
             raise InvalidInputError(f"{str(path)!r} is not a TPP checkpoint: {err}") from err
         import inspect
 
@@ -429,42 +436,6 @@ class TPPGaze(pl.LightningModule):
         model = cls(**hp)
         model.load_state_dict(sd)
         return model.eval()
-
-
-def check_images(images: Tensor) -> Tensor:
-    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
-        raise InvalidInputError(f"images must be a [B, 3, H, W] tensor, got "
-                                f"{tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__}")
-    h, w = images.shape[-2:]
-    if min(h, w) < 32 or max(h, w) > 8192:
-        raise InvalidInputError(f"images are {w}x{h} px; sides must lie in [32, 8192] px")
-    if not torch.isfinite(images).all():
-        raise InvalidInputError("images contain NaN or infinite values")
-    return images.float()
-
-
-def check_history(history: Scanpaths) -> None:
-    mask = history.mask
-    if torch.isnan(history.x[mask]).any() or torch.isnan(history.y[mask]).any():
-        rows = sorted({int(r) for r in (torch.isnan(history.x) | torch.isnan(history.y)).logical_and(mask)
-                      .nonzero()[:, 0]})
-        raise InvalidInputError(f"history scanpaths {rows[:5]} have NaN fixation positions; drop those fixations "
-                                "(Scanpaths.validate(on_invalid='drop')) first")
-
-
-def unique_rows(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Distinct images of a batch (identical rows encoded once) and the index of each row's image."""
-    keys: list[Tensor] = []
-    index = []
-    for row in images:
-        for i, k in enumerate(keys):
-            if k.data_ptr() == row.data_ptr() or torch.equal(k, row):
-                index.append(i)
-                break
-        else:
-            keys.append(row)
-            index.append(len(keys) - 1)
-    return torch.stack(keys), torch.tensor(index, device=images.device)
 
 
 def load_shipped(tag: str) -> TPPGaze:
@@ -493,8 +464,8 @@ def tpp_osie(pretrained: str | None = "osie", **kwargs) -> TPPGaze:
     return load_shipped("osie")
 
 
-TINY = dict(backbone="lcnet_050", input_width=96, input_height=64, feature_dim=8, hidden_dim=16, head_dim=8,
-            duration_components=2, max_fixations=12)
+TINY = {"backbone": "lcnet_050", "input_width": 96, "input_height": 64, "feature_dim": 8, "hidden_dim": 16,
+        "head_dim": 8, "duration_components": 2, "max_fixations": 12}
 
 
 @register_model("tpp-tiny", predicts=("positions", "durations", "density"), inputs=("image",),

@@ -8,6 +8,8 @@ backbone passes on OSIE). It also exposes ``train_scanpaths`` and ``viewing_time
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.utils.data import DataLoader, Sampler
 
@@ -30,7 +32,7 @@ class ImageBatchSampler(Sampler):
         self.images_per_batch, self.shuffle, self.seed, self.epoch = images_per_batch, shuffle, seed, 0
 
     def __len__(self) -> int:
-        return -(-len(self.names) // self.images_per_batch)
+        return math.ceil(len(self.names) / self.images_per_batch)
 
     def __iter__(self):
         order = list(range(len(self.names)))

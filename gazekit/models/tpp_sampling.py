@@ -22,14 +22,48 @@ from gazekit.models.tpp_heads import fixation_bumps
 from gazekit.scanpaths import Scanpaths
 
 
+def check_images(images: Tensor) -> Tensor:
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        raise InvalidInputError(f"images must be a [B, 3, H, W] tensor, got "
+                                f"{tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__}")
+    h, w = images.shape[-2:]
+    if min(h, w) < 32 or max(h, w) > 8192:
+        raise InvalidInputError(f"images are {w}x{h} px; sides must lie in [32, 8192] px")
+    if not torch.isfinite(images).all():
+        raise InvalidInputError("images contain NaN or infinite values")
+    return images.float()
+
+
+def check_history(history: Scanpaths) -> None:
+    mask = history.mask
+    if torch.isnan(history.x[mask]).any() or torch.isnan(history.y[mask]).any():
+        rows = sorted({int(r) for r in (torch.isnan(history.x) | torch.isnan(history.y)).logical_and(mask)
+                      .nonzero()[:, 0]})
+        raise InvalidInputError(f"history scanpaths {rows[:5]} have NaN fixation positions; drop those fixations "
+                                "(Scanpaths.validate(on_invalid='drop')) first")
+
+
+def unique_rows(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Distinct images of a batch (identical rows encoded once) and the index of each row's image."""
+    keys: list[Tensor] = []
+    index = []
+    for row in images:
+        for i, k in enumerate(keys):
+            if k.data_ptr() == row.data_ptr() or torch.equal(k, row):
+                index.append(i)
+                break
+        else:
+            keys.append(row)
+            index.append(len(keys) - 1)
+    return torch.stack(keys), torch.tensor(index, device=images.device)
+
+
 def _rand(shape, gen, device) -> Tensor:
     return torch.rand(shape, generator=gen, device=device)
 
 
 @torch.no_grad()
 def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
-    from gazekit.models.tpp import check_images
-
     images = check_images(req.images)
     if req.n_samples < 1:
         raise InvalidInputError(f"n_samples must be >= 1, got {req.n_samples}")

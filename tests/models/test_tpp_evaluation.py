@@ -12,8 +12,8 @@ from scipy import stats
 from gazekit.evaluation.freeview import log_density_at_fixations, loso_kde_gain
 from gazekit.metrics.functional.conditional import conditional_information_gain
 from gazekit.models import create_model
-from gazekit.models.baselines import FreeviewBaseline, fit_freeview_priors
 from gazekit.models.base import PredictRequest
+from gazekit.models.baselines import FreeviewBaseline, fit_freeview_priors
 from gazekit.scanpaths import Scanpaths
 
 W, H = 80, 60
