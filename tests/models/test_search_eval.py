@@ -68,7 +68,7 @@ def test_ecc_search_beats_baselines_on_all_of_interiors(interiors):
 
     res = evaluate_search(create_model("ecc-search"), interiors, starts_per_image=3, pair_metrics=False,
                           model_name="ecc-search")
-    assert res["protocol"]["images"] == 134
+    assert res["protocol"]["images"] == 130  # 4 of the 134 images have no trial with a 12-saccade budget
     for baseline in ("search-random", "search-centre-out", "search-saliency"):
         assert res["ecc-search"]["tfp_auc"] > res[baseline]["tfp_auc"] + 1.0
 
