@@ -137,6 +137,8 @@ class GazeDataModule(pl.LightningDataModule):
         self.splits: dict[str, torch.Tensor] = {}
         self.image_cache: ImageCache | None = None
         self._datasets: dict[str, ScanpathImageDataset] = {}
+        self._loaders: dict = {}
+        self._train_loader_state: dict | None = None
 
     # ---------------------------------------------------------------- setup
     def load(self) -> GazeDataset:
@@ -187,10 +189,29 @@ class GazeDataModule(pl.LightningDataModule):
         # killed mid-epoch resumes on the very next batch and ends with the same weights as an uninterrupted run.
         from torchdata.stateful_dataloader import StatefulDataLoader
 
+        # One loader object per split: Lightning may ask for the train loader twice (estimated_stepping_batches
+        # in configure_optimizers), and the restored position must stay on the loader that is iterated.
+        key = (name, shuffle)
+        if key in self._loaders:
+            return self._loaders[key]
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return StatefulDataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
+        loader = self._loaders[key] = StatefulDataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
                                   generator=generator, num_workers=self.num_workers, collate_fn=collate_gaze,
                                   persistent_workers=self.num_workers > 0)
+        if name == "train" and self._train_loader_state is not None:
+            loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return loader
+
+    # Lightning restores its own copy of the loader position only if the loader is first built after the
+    # checkpoint's loop state is loaded; configure_optimizers calling `trainer.estimated_stepping_batches` builds it
+    # earlier and the position is lost. The DataModule's own state is restored before any of that, so keep it here.
+    def state_dict(self) -> dict:
+        loader = self._loaders.get(("train", self.shuffle))
+        return {"train_loader": loader.state_dict()} if loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_loader_state = state_dict.get("train_loader")
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.shuffle)

@@ -30,7 +30,6 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
-from gazekit.models._resume import ExactResumeMixin
 from gazekit.models.backbones import Backbone
 from gazekit.models.base import PredictRequest
 from gazekit.models.registry import register_model
@@ -52,7 +51,7 @@ LN2 = math.log(2.0)
 SHIPPED = {"osie": ("tpp-osie.pt", "bbef649072b4d6c9a637a2f0ea89f2867e0a9c6d9cb6d3a34121bde18ab9308b")}
 
 
-class TPPGaze(ExactResumeMixin, pl.LightningModule):
+class TPPGaze(pl.LightningModule):
     """The TPP gaze model (see module docstring). Trains with any DataModule yielding ``(images, Scanpaths)``.
 
     Args:
