@@ -193,6 +193,8 @@ def foveate(
         if tuple(level_map.shape) != (batch, height, width) or not level_map.is_floating_point():
             raise InvalidInputError(f"level_map must be a float [B, H, W] = {(batch, height, width)} tensor, got "
                                     f"{level_map.dtype} {tuple(level_map.shape)}")
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(level_map).all()):
+            raise InvalidInputError("level_map holds NaN or infinite values")
         lam = level_map.to(compute).contiguous()
         fix = val = None
     else:

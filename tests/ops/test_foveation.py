@@ -254,6 +254,7 @@ def test_layouts_and_batch_edge_cases():
         (dict(ppd=-3.0), "ppd"),
         (dict(mode="map"), "level_map"),
         (dict(mode="map", level_map=torch.zeros(1, 7, 8)), "level_map"),
+        (dict(mode="map", level_map=torch.full((1, 8, 8), math.nan)), "NaN"),
     ],
 )
 def test_bad_input_raises_clear_error(kwargs, match):
