@@ -263,3 +263,16 @@ def test_bad_input_raises_clear_error(kwargs, match):
     images, fixations = args.pop("images"), args.pop("fixations")
     with pytest.raises(InvalidInputError, match=match):
         foveate(images, fixations, **args)
+
+
+def test_float64_scanpath_fixations_with_float32_images_and_empty_rows():
+    # Scanpaths hold float64 px; images are float32. A row without valid fixations gets zero fixation gradients.
+    x = _images(2, 3, 12, 16).requires_grad_()
+    f = _fixations(2, 2, 12, 16, dtype=torch.float64).requires_grad_()
+    valid = torch.tensor([[True, True], [False, False]])
+    out = foveate(x, f, valid, levels=4, e2=2.0)
+    ref = foveate_reference(x, f.float(), valid, levels=4, e2=2.0)
+    assert (out - ref).abs().max().item() <= 1e-6
+    gx, gf = torch.autograd.grad(out.sum(), (x, f))
+    assert gf.dtype == torch.float64 and torch.isfinite(gf).all() and torch.isfinite(gx).all()
+    assert torch.all(gf[1] == 0) and gf[0].abs().min() > 0
