@@ -87,7 +87,7 @@ class FreeviewBaseline(pl.LightningModule):
         self.kind, self.max_fixations = kind, max_fixations
         self.priors = dict(priors) if priors else None
 
-    def fit(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> "FreeviewBaseline":
+    def fit(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> FreeviewBaseline:
         self.priors = fit_freeview_priors(scanpaths, viewing_time_ms)
         return self
 
