@@ -491,7 +491,9 @@ class Scanpaths:
         empty = fix_index < 0
 
         def per_fix(t: Tensor) -> np.ndarray:
-            values = t.numpy()[sp_index, safe] if b else np.zeros(0)
+            if not b or t.shape[1] == 0:  # no scanpath, or only empty ones
+                return np.full(len(sp_index), np.nan)
+            values = t.numpy()[sp_index, safe]
             return np.where(empty, np.nan, values)
 
         data = {name: [getattr(cpu, name)[i] for i in sp_index] for name in STRING_ATTRS}

@@ -219,3 +219,12 @@ def test_validate_clip_moves_outside_fixations_onto_the_border(dirty):
 def test_validate_rejects_unknown_policy(dirty):
     with pytest.raises(InvalidInputError, match="on_invalid"):
         dirty.validate("ignore")
+
+
+def test_table_round_trip_when_every_scanpath_is_empty(tmp_path):
+    from gazekit import Scanpaths
+
+    sp = Scanpaths.from_sequences([[], []], [[], []], image=["a", "b"], subject="s1")
+    for ext in ("csv", "parquet", "json"):
+        back = Scanpaths.load(sp.save(tmp_path / f"empty.{ext}"))
+        assert back.image == ["a", "b"] and back.lengths.tolist() == [0, 0]
