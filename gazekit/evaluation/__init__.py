@@ -17,45 +17,23 @@ Modules in this package register themselves on import (:func:`get_evaluator` imp
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 
-from gazekit.errors import UnknownNameError
+from gazekit._registry import Registry
 
 __all__ = ["register_evaluator", "get_evaluator", "list_evaluators"]
 
-_EVALUATORS: dict[str, Callable] = {}
-_loaded = False
+EVALUATORS = Registry("evaluator", "gazekit.evaluation")
 
 
 def register_evaluator(task_kind: str):
     """Decorator: register ``fn`` as the evaluator for models whose ``task_kind`` is ``task_kind``."""
-
-    def deco(fn):
-        _EVALUATORS[task_kind] = fn
-        return fn
-
-    return deco
-
-
-def _load() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    return EVALUATORS.register(task_kind)
 
 
 def get_evaluator(task_kind: str) -> Callable:
-    _load()
-    if task_kind not in _EVALUATORS:
-        raise UnknownNameError("evaluator", task_kind, list(_EVALUATORS))
-    return _EVALUATORS[task_kind]
+    return EVALUATORS.get(task_kind).obj
 
 
 def list_evaluators() -> list[str]:
-    _load()
-    return sorted(_EVALUATORS)
+    return EVALUATORS.names()
