@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.scanpaths import Scanpaths
 
 # Maximum-likelihood fit on Interiors: the 39,933 positive durations of all fixations after each trial's initial
@@ -229,13 +229,14 @@ def make_scanpaths(xy: Tensor, lengths: Tensor, request: PredictRequest, duratio
     if found is not None:
         attrs["found"] = ["1" if bool(f) else "0" for f in found.cpu()]
     return Scanpaths.from_sequences(
-        xs, ys, None, ds, dataset=dataset, image=names, task=tasks, condition="present" if box is not None else "",
+        xs, ys, None, ds, dataset=dataset, image=names, subject=[f"sample{i % s}" for i in range(n)], task=tasks,
+        condition="present" if box is not None else "",
         target_box=None if box is None else box.cpu().numpy(), image_size=[float(w), float(h)],
         scanpath_attrs=attrs, max_length=int(lengths.max()) if n else 0,
     )
 
 
-class SearchModel(pl.LightningModule):
+class SearchModel(ScanpathPredictMixin, pl.LightningModule):
     """Base of gazekit's zero-shot search models (a LightningModule, ``task_kind = "search"``).
 
     Nothing is learned by gradient descent: ``fit`` (``gazekit train``) fits the log-normal duration

@@ -53,3 +53,86 @@ def generator_for(seed: int | None, device: torch.device | str = "cpu") -> torch
     g = torch.Generator(device=device)
     g.manual_seed(int(seed))
     return g
+
+
+# ---------------------------------------------------------------------- predicting from a DataModule
+@dataclass
+class PredictOptions:
+    """How ``predict_step`` samples (``gazekit predict --config``; the writer callback sets them).
+
+    n_samples: scanpaths per distinct image (or per search display). seed: RNG seed of batch 0 (batch k uses
+    ``seed + k``; None: unseeded). temperature, seconds, max_fixations: as in :class:`PredictRequest`.
+    start_from_data: search models start from the recorded first fixation of the display's first scanpath
+    (as ``gazekit evaluate`` does) instead of the image centre.
+    """
+
+    n_samples: int = 1
+    seed: int | None = 0
+    temperature: float = 1.0
+    seconds: float | None = None
+    max_fixations: int | None = None
+    start_from_data: bool = True
+
+
+def request_from_batch(batch, options: PredictOptions, task_kind: str = "freeview",
+                       batch_idx: int = 0) -> PredictRequest:
+    """The :class:`PredictRequest` for a DataModule predict batch.
+
+    ``(images [B, 3, H, W], Scanpaths)`` batches (:class:`~gazekit.datasets.datamodule.GazeDataModule`) give one
+    request row per distinct image (search models: per distinct image, target and target box), so each image is
+    predicted ``options.n_samples`` times however many human scanpaths the batch holds. A dict batch with the
+    :class:`PredictRequest` field names (at least ``images`` and ``image_names``) is used as is.
+    """
+    from gazekit.errors import InvalidInputError
+
+    seed = None if options.seed is None else int(options.seed) + int(batch_idx)
+    common = {"n_samples": int(options.n_samples), "seed": seed, "temperature": float(options.temperature),
+              "seconds": options.seconds, "max_fixations": options.max_fixations}
+    if options.n_samples < 1:
+        raise InvalidInputError(f"n_samples must be >= 1, got {options.n_samples}")
+    if isinstance(batch, dict):
+        fields = set(PredictRequest.__dataclass_fields__)
+        unknown = sorted(set(batch) - fields)
+        if "images" not in batch or "image_names" not in batch or unknown:
+            raise InvalidInputError(f"a dict predict batch needs 'images' and 'image_names' and only PredictRequest "
+                                    f"fields (unknown: {unknown})")
+        return PredictRequest(**{**common, **batch})
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[1], Scanpaths)):
+        raise InvalidInputError(f"predict batches must be (images, Scanpaths) or a dict of PredictRequest fields, "
+                                f"got {type(batch).__name__}")
+    images, sp = batch
+    if images is None:
+        raise InvalidInputError("predicting needs images, and this dataset's batches carry none (it ships no image "
+                                "files, or the DataModule has with_images=False)")
+    search = task_kind != "freeview"
+    rows: dict = {}
+    for i, name in enumerate(sp.image):
+        key = (name, sp.task[i], tuple(sp.target_box[i].tolist())) if search else name
+        rows.setdefault(key, i)  # first row of each distinct image (display)
+    first = list(rows.values())
+    sel = sp[first]
+    request = PredictRequest(images=images[first], image_names=list(sel.image), **common)
+    if search:
+        request.target_text = list(sel.task)
+        boxes = sel.target_box.clone()
+        request.target_box = boxes if bool(torch.isfinite(boxes).all()) else None
+        if options.start_from_data and bool((sel.lengths > 0).all()):
+            request.extra["start_xy"] = torch.stack([sel.x[:, 0], sel.y[:, 0]], dim=-1)
+    return request
+
+
+class ScanpathPredictMixin:
+    """``predict_step`` for any model with ``predict_scanpaths`` (LightningCLI ``predict``): each batch becomes a
+    :class:`PredictRequest` (:func:`request_from_batch`, or the model's own ``predict_request``) and the step
+    returns the predicted :class:`Scanpaths`. ``predict_options`` (:class:`PredictOptions`) says how to sample;
+    :class:`gazekit.callbacks.ScanpathWriter` sets it and writes the scanpaths."""
+
+    predict_options: PredictOptions = PredictOptions()
+
+    def predict_request(self, batch, batch_idx: int) -> PredictRequest:
+        return request_from_batch(batch, self.predict_options, getattr(self, "task_kind", "freeview"), batch_idx)
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Scanpaths:
+        request = self.predict_request(batch, batch_idx)
+        with torch.no_grad():
+            return self.predict_scanpaths(request).to("cpu")

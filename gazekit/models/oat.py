@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.oat_layers import (
     GaussianPositionalEncoding,
     PointerHead,
@@ -43,7 +43,7 @@ __all__ = ["OAT", "load_oat", "oat"]
 IGNORE = -100
 
 
-class OAT(pl.LightningModule):
+class OAT(ScanpathPredictMixin, pl.LightningModule):
     """Object-level scanpath transformer (a LightningModule; ``task_kind = "object_search"``).
 
     Args:
@@ -165,6 +165,19 @@ class OAT(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
+
+    def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Scanpaths:
+        """Object-array trial batches (:class:`~gazekit.models.oat_data.ObjArrayDataModule`) are decoded as
+        they are; ``(images, Scanpaths)`` or request-dict batches go through the shared predict step."""
+        if not (isinstance(batch, dict) and "crop_bank" in batch):
+            return super().predict_step(batch, batch_idx, dataloader_idx)
+        from gazekit.models.oat_data import trials_to_scanpaths
+
+        opt = self.predict_options
+        seed = None if opt.seed is None else int(opt.seed) + int(batch_idx)
+        decoded = self.decode(batch, opt.n_samples, opt.temperature, opt.max_fixations,
+                              generator_for(seed, self.device))
+        return trials_to_scanpaths(batch, decoded, opt.n_samples)
 
     # ------------------------------------------------------------------ decoding
     @torch.no_grad()

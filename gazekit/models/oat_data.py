@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gazekit.errors import InvalidInputError
 from gazekit.models.oat_layers import crop_objects, resize_template
+from gazekit.scanpaths import Scanpaths
 
 
 def layout_split(trials: list[str], val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
@@ -61,6 +62,9 @@ class ObjArrayTrials(Dataset):
         self.durations = [sp.duration[i, : sp.lengths[i]].float() for i in indices]
         self.centres = torch.tensor(object_centres() / [SCREEN_W, SCREEN_H], dtype=torch.float32)
         self.max_len = max_len
+        # what a predicted scanpath table needs to name and place each trial (see trials_to_scanpaths)
+        self.info = [{"image": sp.image[i], "trial": sp.trial[i], "task": sp.task[i], "condition": sp.condition[i],
+                      "target_box": sp.target_box[i].tolist()} for i in indices]
 
     def __len__(self) -> int:
         return len(self.layouts)
@@ -71,7 +75,7 @@ class ObjArrayTrials(Dataset):
         keep = min(n, self.max_len)
         return {"object_ids": torch.tensor(lay["probes"]), "target_ids": torch.tensor(41 + lay["target"]),
                 "fixations": self.objects[i][:keep], "durations": self.durations[i][:keep],
-                "length": keep, "truncated": n > keep}
+                "length": keep, "truncated": n > keep, "info": self.info[i]}
 
 
 def collate_trials(items: list[dict], bank: torch.Tensor, centres: torch.Tensor) -> dict:
@@ -86,7 +90,28 @@ def collate_trials(items: list[dict], bank: torch.Tensor, centres: torch.Tensor)
     return {"crop_bank": bank, "object_ids": ids, "target_ids": torch.stack([it["target_ids"] for it in items]),
             "centres": centres.expand(b, -1, -1), "object_mask": torch.ones(ids.shape, dtype=torch.bool),
             "fixations": fix, "durations": dur, "lengths": torch.tensor([it["length"] for it in items]),
-            "stop_known": torch.tensor([not it["truncated"] for it in items])}
+            "stop_known": torch.tensor([not it["truncated"] for it in items]),
+            "info": [it["info"] for it in items]}
+
+
+def trials_to_scanpaths(batch: dict, decoded: dict, n_samples: int) -> Scanpaths:
+    """Decoded object sequences (:meth:`gazekit.models.oat.OAT.decode` on a :func:`collate_trials` batch) as
+    scanpaths in screen pixels: each fixation at the centre of the chosen array position; row
+    ``i * n_samples + k`` is sample k of trial i, named after the trial's shown array (``image``)."""
+    from gazekit.datasets.objarray import SCREEN_H, SCREEN_W, object_centres
+
+    objects, lengths = decoded["objects"].cpu(), decoded["lengths"].cpu()
+    centres = torch.from_numpy(object_centres())  # float64 px; the batch holds them screen-normalised in float32
+    info = [batch["info"][row // n_samples] for row in range(len(objects))]
+    idx = [objects[row, : int(lengths[row])] for row in range(len(objects))]
+    return Scanpaths.from_sequences(
+        [centres[i, 0].numpy() for i in idx], [centres[i, 1].numpy() for i in idx], None,
+        [decoded["durations"][row, : len(i)].cpu().numpy() for row, i in enumerate(idx)], dataset="oat",
+        image=[d["image"] for d in info], subject=[f"oat-{row % n_samples}" for row in range(len(objects))],
+        trial=[d["trial"] for d in info], task=[d["task"] for d in info], condition=[d["condition"] for d in info],
+        target_box=np.asarray([d["target_box"] for d in info], dtype=np.float64).reshape(-1, 4),
+        image_size=[float(SCREEN_W), float(SCREEN_H)], fixation_attrs={"object": [i.double().numpy() for i in idx]},
+        scanpath_attrs={"stopped": [str(bool(s)).lower() for s in decoded["stopped"].tolist()]})
 
 
 class ObjArrayDataModule(pl.LightningDataModule):
@@ -131,4 +156,7 @@ class ObjArrayDataModule(pl.LightningDataModule):
         return self._loader("val", False)
 
     def test_dataloader(self):
+        return self._loader("test", False)
+
+    def predict_dataloader(self):
         return self._loader("test", False)

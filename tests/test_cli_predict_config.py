@@ -1,0 +1,133 @@
+"""``gazekit predict --config FILE``: LightningCLI predict on a config's model + datamodule, scanpaths written by
+:class:`gazekit.callbacks.ScanpathWriter`; and the shared ``predict_step`` (:func:`request_from_batch`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gazekit.cli import main
+from gazekit.errors import DatasetNotFoundError, InvalidInputError
+from gazekit.models.base import PredictOptions, request_from_batch
+from gazekit.scanpaths import Scanpaths
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _batch() -> tuple[torch.Tensor, Scanpaths]:
+    """Five human scanpaths on three images; image "b" is searched for two different targets."""
+    images = torch.arange(5, dtype=torch.float32).view(5, 1, 1, 1).expand(5, 3, 4, 6) / 10
+    sp = Scanpaths.from_sequences(
+        [[1.0, 2.0], [1.5], [3.0, 1.0], [4.0], [5.0, 5.5]], [[1.0, 2.0], [0.5], [3.0, 1.0], [2.0], [1.0, 1.0]],
+        image=["a", "a", "b", "b", "c"], task=["cup", "cup", "cup", "pan", "pan"],
+        target_box=[[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3], [0, 0, 2, 2]], image_size=[6, 4])
+    return images, sp
+
+
+def test_request_groups_freeview_batches_by_image():
+    images, sp = _batch()
+    req = request_from_batch((images, sp), PredictOptions(n_samples=3, seed=5), "freeview", batch_idx=2)
+    assert req.image_names == ["a", "b", "c"]
+    assert torch.equal(req.images[:, 0, 0, 0], torch.tensor([0.0, 0.2, 0.4]))  # rows 0, 2, 4: first per image
+    assert (req.n_samples, req.seed, req.target_text, req.target_box) == (3, 7, None, None)
+
+
+def test_request_groups_search_batches_by_display_and_starts_from_the_data():
+    images, sp = _batch()
+    req = request_from_batch((images, sp), PredictOptions(), "search")
+    assert req.image_names == ["a", "b", "b", "c"] and req.target_text == ["cup", "cup", "pan", "pan"]
+    assert torch.equal(req.images[:, 0, 0, 0], torch.tensor([0.0, 0.2, 0.3, 0.4]))
+    assert req.target_box.tolist() == [[0, 0, 1, 1], [1, 1, 2, 2], [2, 2, 3, 3], [0, 0, 2, 2]]
+    assert req.extra["start_xy"].tolist() == [[1.0, 1.0], [3.0, 3.0], [4.0, 2.0], [5.0, 1.0]]
+    centre = request_from_batch((images, sp), PredictOptions(start_from_data=False), "search")
+    assert "start_xy" not in centre.extra
+
+
+def test_request_rejects_batches_without_images_or_of_unknown_shape():
+    _, sp = _batch()
+    with pytest.raises(InvalidInputError, match="needs images"):
+        request_from_batch((None, sp), PredictOptions())
+    with pytest.raises(InvalidInputError, match="dict predict batch"):
+        request_from_batch({"images": torch.zeros(1, 3, 2, 2), "bogus": 1}, PredictOptions())
+    with pytest.raises(InvalidInputError, match="n_samples"):
+        request_from_batch((None, sp), PredictOptions(n_samples=0))
+
+
+def test_predict_help_mentions_the_config_form(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--help"])
+    assert exc.value.code == 0
+    assert "gazekit predict --config FILE" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", "--config", str(CONFIGS / "oat_objarray.yaml"), "--help"])
+    assert exc.value.code == 0
+    assert "--writer.n_samples" in capsys.readouterr().out
+
+
+def _run(config: str, tmp_path, *overrides: str) -> Scanpaths:
+    out = tmp_path / "preds"
+    try:
+        rc = main(["predict", "--config", str(CONFIGS / config), "--trainer.limit_predict_batches=1",
+                   f"--trainer.default_root_dir={tmp_path}", "--trainer.accelerator=cpu", "--trainer.devices=1",
+                   f"--writer.out_dir={out}", *overrides])
+    except DatasetNotFoundError as err:
+        pytest.skip(f"data for {config} not available: {err}")
+    assert rc == 0
+    return Scanpaths.load(out / "scanpaths.csv")
+
+
+def _assert_inside(sp: Scanpaths):
+    m = sp.mask
+    w, h = sp.image_size[:, :1].expand_as(sp.x), sp.image_size[:, 1:].expand_as(sp.y)
+    assert bool(torch.isfinite(sp.x[m]).all() and torch.isfinite(sp.y[m]).all())
+    assert bool(((sp.x >= 0) & (sp.x <= w) & (sp.y >= 0) & (sp.y <= h))[m].all())
+
+
+def test_predict_config_ecc_search_interiors(tmp_path, monkeypatch):
+    """Search model: one search per display of the first test batch, at half resolution, written back in native
+    pixels; each search starts on the recorded first fixation (exact: the 2x rescale is lossless)."""
+    from gazekit.datasets.datamodule import GazeDataModule
+
+    monkeypatch.chdir(tmp_path)
+    pred = _run("ecc_search_interiors.yaml", tmp_path, "--data.init_args.batch_size=4",
+                "--data.init_args.image_size=[384, 512]", "--writer.n_samples=2")
+    dm = GazeDataModule("interiors", image_size=None, batch_size=4, fractions=(0.8, 0.1, 0.1), seed=0)
+    human = dm.split("test").scanpaths[[0, 1, 2, 3]]
+    displays = {}
+    for i, name in enumerate(human.image):
+        displays.setdefault((name, human.task[i]), i)
+    assert len(pred) == 2 * len(displays)
+    assert sorted(set(pred.image)) == sorted({name for name, _ in displays})
+    assert pred.image_size.tolist() == [[1024.0, 768.0]] * len(pred)
+    _assert_inside(pred)
+    for r in range(len(pred)):
+        i = displays[(pred.image[r], pred.task[r])]
+        assert (pred.x[r, 0].item(), pred.y[r, 0].item()) == (human.x[i, 0].item(), human.y[i, 0].item())
+        assert pred.target_box[r].tolist() == human.target_box[i].tolist()
+    assert 1 <= int(pred.lengths.max()) <= 13  # the config's max_fixations
+
+
+def test_predict_config_oat_objarray(tmp_path, monkeypatch):
+    """Object-search model: every fixation is the centre of one of the six array positions."""
+    from gazekit.datasets.objarray import object_centres
+    from gazekit.models.oat_data import ObjArrayDataModule
+
+    monkeypatch.chdir(tmp_path)
+    pred = _run("oat_objarray.yaml", tmp_path, "--data.init_args.batch_size=6", "--writer.n_samples=3",
+                "--writer.format=csv")
+    dm = ObjArrayDataModule(batch_size=6)
+    dm.setup()
+    trials = [dm.parts["test"].info[k]["image"] for k in range(6)]
+    assert pred.image == [name for name in trials for _ in range(3)]
+    assert pred.subject == ["oat-0", "oat-1", "oat-2"] * 6
+    assert pred.image_size.tolist() == [[1024.0, 768.0]] * 18
+    _assert_inside(pred)
+    centres = object_centres()
+    xy = torch.stack([pred.x[pred.mask], pred.y[pred.mask]], 1).numpy()
+    nearest = np.abs(xy[:, None] - centres[None]).sum(-1).min(1)
+    assert nearest.max() < 1e-9
+    obj = pred.fixation_attrs["object"][pred.mask].numpy().astype(int)
+    np.testing.assert_allclose(xy, centres[obj])
