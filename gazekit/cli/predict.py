@@ -43,23 +43,9 @@ def add_arguments(p) -> None:
 
 def load_model(spec: str):
     """A model from a spec: registered name, ``NAME:WEIGHTS`` or a TPP checkpoint path (see module docstring)."""
-    from gazekit.models import create_model, list_models
+    from gazekit.models.registry import load_predictor
 
-    known = list_models()
-    if spec in known:
-        model = create_model(spec)
-    elif ":" in spec and spec.split(":", 1)[0] in known:
-        name, weights = spec.split(":", 1)
-        model = create_model(name, pretrained=weights)
-    elif Path(spec).expanduser().is_file():
-        from gazekit.models.tpp import TPPGaze
-
-        model = TPPGaze.from_file(Path(spec).expanduser())
-    else:
-        from gazekit.errors import UnknownNameError
-
-        raise UnknownNameError("model", spec, known)
-    return model.eval()
+    return load_predictor(spec)
 
 
 def _read_boxes(path: str | None, image_name: str):

@@ -34,7 +34,17 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     return {k.removeprefix("module.").removeprefix("model."): v for k, v in obj.items()}
 
 
-class Backbone(nn.Module):
+class _NormalisedFeatures(nn.Module):
+    """Shared forward: normalise RGB in [0, 1] with ``mean``/``std`` and return ``body``'s feature maps."""
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        """``[B, 3, H, W]`` RGB in [0, 1] -> list of ``[B, C_i, H / r_i, W / r_i]`` feature maps."""
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise InvalidInputError(f"backbone expects images [B, 3, H, W], got shape {tuple(images.shape)}")
+        return self.body((images - self.mean) / self.std)
+
+
+class Backbone(_NormalisedFeatures):
     """A timm ``features_only`` network that takes ``[B, 3, H, W]`` RGB in [0, 1] and returns feature maps.
 
     Args:
@@ -98,11 +108,57 @@ class Backbone(nn.Module):
                                     f"{missing[:3]}")
         self.body.load_state_dict(usable, strict=False)
 
-    def forward(self, images: Tensor) -> list[Tensor]:
-        """``[B, 3, H, W]`` RGB in [0, 1] -> list of ``[B, C_i, H / r_i, W / r_i]`` feature maps."""
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise InvalidInputError(f"backbone expects images [B, 3, H, W], got shape {tuple(images.shape)}")
-        return self.body((images - self.mean) / self.std)
+
+class FrozenBackbone(_NormalisedFeatures):
+    """A backbone rebuilt from a ``torch.fx`` layer graph (:func:`freeze_backbone`): the same computation as the
+    :class:`Backbone` it was traced from, made of plain ``torch.nn`` layers, so running it imports neither timm nor
+    torchvision (seconds of start-up time for a command-line prediction)."""
+
+    def __init__(self, body: nn.Module, channels: list[int], reductions: list[int], mean: Tensor, std: Tensor):
+        super().__init__()
+        self.body = body
+        self.name = "frozen"
+        self.channels, self.reductions = list(channels), list(reductions)
+        self.register_buffer("mean", mean.reshape(1, 3, 1, 1).float(), persistent=False)
+        self.register_buffer("std", std.reshape(1, 3, 1, 1).float(), persistent=False)
+
+    @classmethod
+    def from_graph(cls, blob: bytes, state_dict: dict[str, Tensor], source: str = "checkpoint") -> FrozenBackbone:
+        """Rebuild from :func:`freeze_backbone` bytes and the body's weights (keys of the traced timm model).
+        Unpickling runs code: call it only on files whose hash you checked."""
+        import io
+
+        try:
+            spec = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+            body = spec["graph"]
+        except Exception as err:
+            raise InvalidInputError(f"{source}: the stored backbone graph cannot be read ({err})") from err
+        own = set(body.state_dict())
+        missing = sorted(own - set(state_dict))
+        if missing:
+            raise InvalidInputError(f"{source}: no weights for {len(missing)} backbone graph tensors, e.g. "
+                                    f"{missing[:3]}")
+        body.load_state_dict({k: v for k, v in state_dict.items() if k in own}, assign=True)
+        return cls(body.eval(), spec["channels"], spec["reductions"], spec["mean"], spec["std"])
+
+
+def freeze_backbone(backbone: Backbone) -> bytes | None:
+    """The layer graph of ``backbone`` (``torch.fx`` trace of the timm body) pickled without its weights (they stay
+    in the model's ``state_dict``), or None where the architecture cannot be traced symbolically."""
+    import copy
+    import io
+
+    import torch.fx
+
+    try:
+        graph = torch.fx.symbolic_trace(backbone.body)
+    except Exception:  # noqa: BLE001  data-dependent control flow in some timm models: no frozen graph then
+        return None
+    graph = copy.deepcopy(graph).to("meta")  # the trace shares layers with the live model: copy before emptying
+    buf = io.BytesIO()
+    torch.save({"graph": graph, "channels": backbone.channels, "reductions": backbone.reductions,
+                "mean": backbone.mean.detach().cpu().flatten(), "std": backbone.std.detach().cpu().flatten()}, buf)
+    return buf.getvalue()
 
 
 def create_backbone(name: str, pretrained: str | bool | None = None, **kwargs) -> Backbone:

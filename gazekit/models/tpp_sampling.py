@@ -1,4 +1,4 @@
-"""Batched autoregressive sampling for :class:`gazekit.models.tpp.TPPGaze`.
+"""Batched autoregressive sampling for :class:`gazekit.models.tpp_core.TPPGazeCore`.
 
 All ``n_samples`` scanpaths of all images advance together, one fixation per step; the image features are
 computed once before the loop. Position: a cell drawn from the spatial density (``temperature`` divides the
@@ -71,7 +71,7 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
         raise InvalidInputError(f"{images.shape[0]} images but {len(req.image_names)} image names")
     if req.temperature < 0:
         raise InvalidInputError(f"temperature must be >= 0, got {req.temperature}")
-    hp = model.hparams
+    hp = model.cfg
     horizon = req.seconds * 1000.0 if req.seconds is not None else hp.viewing_time_ms
     if horizon is not None and horizon <= 0:
         raise InvalidInputError(f"seconds must be > 0, got {req.seconds}")

@@ -28,25 +28,21 @@ def _hwc(image) -> np.ndarray:
 
 
 def _figure(width: int, height: int, max_inches: float = 10.0):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure (no pyplot): no global figure registry to clean up, and a second less of import time.
+    from matplotlib.figure import Figure
 
     scale = max_inches / max(width, height)
-    fig = plt.figure(figsize=(width * scale, height * scale), dpi=max(72, int(max(width, height) / max_inches)))
+    fig = Figure(figsize=(width * scale, height * scale), dpi=max(72, int(max(width, height) / max_inches)))
     ax = fig.add_axes([0, 0, 1, 1])
     ax.set_axis_off()
     return fig, ax
 
 
 def _save(fig, out: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    # zlib level 3 instead of 6: PNG encoding took most of the drawing time, for files ~10 % larger.
+    fig.savefig(out, **({"pil_kwargs": {"compress_level": 3}} if out.suffix.lower() == ".png" else {}))
     return out
 
 
@@ -72,10 +68,10 @@ def plot_scanpath_overlay(image, scanpaths: Scanpaths, out: str | Path, *, rows:
     finite = durs[np.isfinite(durs.numpy())] if len(durs) else durs
     d_max = float(finite.max()) if len(finite) else float("nan")
     r_max = max_radius or 0.04 * max(w, h)
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
     from matplotlib.patches import Circle, FancyArrowPatch
 
-    colours = plt.get_cmap("tab10")
+    colours = colormaps["tab10"]
     for c, i in enumerate(rows):
         sp = scanpaths.scanpath(i)
         colour = colours(c % 10)

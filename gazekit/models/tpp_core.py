@@ -1,0 +1,396 @@
+"""TPP gaze: a temporal point-process model of free-viewing scanpaths (where *and* when), trained by likelihood.
+
+A scanpath is a sequence of fixations ``(x_k, y_k, d_k)`` inside a viewing horizon ``T`` (ms). The model factorises
+
+    p(scanpath) = prod_k p(x_k, y_k | image, history_<k) * p(d_k | image, history_<k, x_k)  *  S_n
+
+* position: an exact, normalised density, piecewise constant over a grid of cells (``upsample`` x the backbone's
+  stride-8 grid); the cell logits come from image features, history maps (distance to the last fixation, bumps at
+  past fixations), a FiLM-modulation by the history context, and a learned weight times a centre-bias log-prior.
+* duration: a K-component log-normal mixture conditioned on the history context and on the image feature of the
+  (stride-8) cell being fixated.
+* ``S_n``: the survival term. Fixation onsets are ``t_k = sum_{j<k} (d_j + gap)``, with ``gap`` the mean saccade
+  time fitted on the training data (datasets without onsets, like OSIE, only record fixation durations); the
+  fixation that starts at ``t_n < T`` but would end after ``T`` is not recorded, which contributes
+  ``log sum_cells p(cell) P(D > T - t_n | cell)`` (exact, because durations are constant within a stride-8 cell).
+
+The image is encoded once per image (shared by every scanpath and every step), never per sampling step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.backbones import Backbone, FrozenBackbone, freeze_backbone
+from gazekit.models.base import PredictRequest
+from gazekit.models.tpp_heads import (
+    DurationHead,
+    HistoryEncoder,
+    SpatialHead,
+    fixation_bumps,
+    lognormal_mixture_logpdf,
+    lognormal_mixture_logsf,
+    sample_features,
+)
+from gazekit.models.tpp_sampling import check_history, check_images, sample_scanpaths, unique_rows
+from gazekit.paths import WEIGHTS_DIR
+from gazekit.scanpaths import Scanpaths
+
+LN2 = math.log(2.0)
+# Shipped checkpoints: tag -> (file in gazekit/weights, sha256 of its bytes). Checked on every load.
+SHIPPED = {"osie": ("tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057")}
+
+
+class TPPGazeCore(nn.Module):
+    """The TPP gaze network and its inference API, without training code (and without importing Lightning).
+
+    :class:`gazekit.models.tpp.TPPGaze` adds training (a LightningModule with the same weights and arguments);
+    use this class where only inference is needed: it starts faster, and a shipped checkpoint loads with its
+    backbone as a frozen graph of plain ``torch.nn`` layers, so neither timm nor Lightning is imported.
+
+    Args:
+        backbone: timm architecture (``features_only``); ``backbone_pretrained``: tag or local checkpoint path.
+        input_width, input_height: the image is resized to this area (aspect kept, sides multiples of 32) px.
+        feature_dim: channels of the fused stride-8 feature map. hidden_dim: history context size.
+        history: ``"gru"`` or ``"transformer"``. head_dim: width of the spatial head.
+        duration_components: K of the log-normal mixture. upsample: density cells per stride-8 cell (per axis).
+        bump_sigma: width of the history bumps, fraction of the longer image side.
+        viewing_time_ms: default horizon T (None: no horizon, sampling stops at ``max_fixations``).
+        max_fixations: hard cap on sampled scanpath length.
+        backbone_module: an already built backbone (e.g. a :class:`FrozenBackbone`) used instead of building one.
+    """
+
+    task_kind = "freeview"
+
+    def __init__(self, backbone: str = "lcnet_050", backbone_pretrained: str | None = None,
+                 input_width: int = 256, input_height: int = 192, feature_dim: int = 32, hidden_dim: int = 96,
+                 history: str = "gru", transformer_layers: int = 2, head_dim: int = 32, n_maps: int = 8,
+                 duration_components: int = 4, upsample: int = 2, bump_sigma: float = 0.05, dropout: float = 0.1,
+                 viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, *,
+                 backbone_module: nn.Module | None = None):
+        super().__init__()
+        self.cfg = SimpleNamespace(**{k: v for k, v in locals().items()
+                                      if k not in ("self", "__class__", "backbone_module")})
+        self.backbone = backbone_module or Backbone(backbone, pretrained=backbone_pretrained, out_indices=(2, 3, 4))
+        if self.backbone.reductions[0] != 8:
+            raise InvalidInputError(f"backbone {backbone!r} must give a stride-8 first level with out_indices "
+                                    f"(2, 3, 4); got strides {self.backbone.reductions}")
+        self.readouts = nn.ModuleList(nn.Conv2d(c, feature_dim, 1) for c in self.backbone.channels)
+        self.fuse = nn.Conv2d(feature_dim + 2, feature_dim, 3, padding=1)  # +2 CoordConv channels
+        self.embed = nn.Linear(feature_dim + self.backbone.channels[-1], hidden_dim)
+        self.token = nn.Linear(4 + feature_dim, hidden_dim)
+        self.history = HistoryEncoder(hidden_dim, history, layers=transformer_layers, dropout=dropout,
+                                      max_len=max(64, max_fixations))
+        self.spatial = SpatialHead(feature_dim, hidden_dim, head_dim, n_maps, dropout)
+        self.duration = DurationHead(hidden_dim, feature_dim, duration_components, dropout=dropout)
+        self.cb_weight = nn.Parameter(torch.tensor(1.0))
+        # Priors fitted on the training data (fit_priors); saved with the weights.
+        self.register_buffer("cb_mean", torch.tensor([0.5, 0.5]))
+        self.register_buffer("cb_cov", torch.tensor([[0.04, 0.0], [0.0, 0.04]]))
+        self.register_buffer("logd_loc", torch.tensor(5.2))
+        self.register_buffer("logd_scale", torch.tensor(0.6))
+        self.register_buffer("gap_ms", torch.tensor(0.0))
+        self.register_buffer("priors_fitted", torch.tensor(False))
+
+    # ------------------------------------------------------------------ priors
+    @torch.no_grad()
+    def fit_priors(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> dict:
+        """Fit the centre-bias Gaussian, duration standardisation and mean saccade gap on training scanpaths."""
+        from gazekit.models.priors import fit_freeview_priors
+
+        pri = fit_freeview_priors(scanpaths, viewing_time_ms or self.cfg.viewing_time_ms)
+        self.cb_mean.copy_(torch.as_tensor(pri["cb_mean"]))
+        self.cb_cov.copy_(torch.as_tensor(pri["cb_cov"]))
+        self.logd_loc.fill_(pri["logd_loc"])
+        self.logd_scale.fill_(pri["logd_scale"])
+        self.gap_ms.fill_(pri["gap_ms"])
+        self.priors_fitted.fill_(True)
+        return pri
+
+    # ------------------------------------------------------------------ image encoding
+    def input_hw(self, height: int, width: int) -> tuple[int, int]:
+        scale = math.sqrt(self.cfg.input_width * self.cfg.input_height / (height * width))
+        return max(64, round(height * scale / 32) * 32), max(64, round(width * scale / 32) * 32)
+
+    def encode_images(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """``[N, 3, H, W]`` RGB in [0, 1] -> (stride-8 features ``[N, C, h, w]``, embedding ``[N, D]``)."""
+        h_in, w_in = self.input_hw(*images.shape[-2:])
+        x = F.interpolate(images.float(), size=(h_in, w_in), mode="bilinear", antialias=True, align_corners=False)
+        levels = self.backbone(x)
+        size = levels[0].shape[-2:]
+        fused = sum(F.interpolate(r(f), size=size, mode="bilinear", align_corners=False)
+                    for r, f in zip(self.readouts, levels))
+        n, _, h, w = fused.shape
+        yy, xx = torch.meshgrid(torch.linspace(-1, 1, h, device=x.device), torch.linspace(-1, 1, w, device=x.device),
+                                indexing="ij")
+        coords = torch.stack([xx, yy]).expand(n, 2, h, w)
+        feats = F.gelu(self.fuse(torch.cat([F.gelu(fused), coords], 1)))
+        embed = torch.tanh(self.embed(torch.cat([feats.mean((2, 3)), levels[-1].mean((2, 3))], 1)))
+        return feats, embed
+
+    # ------------------------------------------------------------------ grids and priors on grids
+    def grids(self, feats: Tensor, width: float, height: float) -> dict:
+        """Cell geometry for images of ``width x height`` px whose features are ``feats [N, C, h, w]``."""
+        h, w = feats.shape[-2:]
+        up = self.cfg.upsample
+        gh, gw = h * up, w * up
+        dev = feats.device
+        side = max(width, height)
+        bx = (torch.arange(w, device=dev) + 0.5) / w
+        by = (torch.arange(h, device=dev) + 0.5) / h
+        byy, bxx = torch.meshgrid(by, bx, indexing="ij")
+        fx = (torch.arange(gw, device=dev) + 0.5) / gw
+        fy = (torch.arange(gh, device=dev) + 0.5) / gh
+        fyy, fxx = torch.meshgrid(fy, fx, indexing="ij")
+        fine_uv01 = torch.stack([fxx.flatten(), fyy.flatten()], -1)
+        return {
+            "h": h, "w": w, "gh": gh, "gw": gw, "width": float(width), "height": float(height),
+            "base_iso": torch.stack([bxx.flatten() * width / side, byy.flatten() * height / side], -1),
+            "base_uv": torch.stack([bxx.flatten() * 2 - 1, byy.flatten() * 2 - 1], -1),
+            "cb_logprior": self.centre_bias_logprob(fine_uv01),
+            "log_cell_area": math.log(width * height / (gh * gw)),
+        }
+
+    def centre_bias_logprob(self, uv01: Tensor) -> Tensor:
+        """Log-softmax over cells of the fitted centre-bias Gaussian at cell centres ``uv01 [G, 2]`` in [0, 1]."""
+        from gazekit.models.priors import gaussian_logpdf
+
+        return F.log_softmax(gaussian_logpdf(uv01, self.cb_mean.float(), self.cb_cov.float()), -1)
+
+    # ------------------------------------------------------------------ history
+    def fixation_tokens(self, feats: Tensor, img: Tensor, x: Tensor, y: Tensor, d: Tensor, g: dict,
+                        offset: Tensor | None = None) -> dict:
+        """Per-fixation inputs. ``x, y, d: [B, L]`` float (px, ms; padding anything finite; NaN durations are
+        imputed with the median duration), ``img [B]`` index into ``feats``; ``offset [B]``: onset (ms) of the
+        first fixation given (0 when None)."""
+        loc, scale = float(self.logd_loc), float(self.logd_scale)
+        d_known = torch.isfinite(d) & (d > 0)
+        d_filled = torch.where(d_known, d, torch.full_like(d, math.exp(loc)))
+        log_d = d_filled.log()
+        step = d_filled + float(self.gap_ms)
+        onset = torch.cumsum(step, 1) - step
+        if offset is not None:
+            onset = onset + offset[:, None]
+        horizon = float(self.cfg.viewing_time_ms or 3000.0)
+        uv = torch.stack([x / g["width"] * 2 - 1, y / g["height"] * 2 - 1], -1)
+        local = sample_features(feats[img], uv)
+        z = (log_d - loc) / scale
+        token = self.token(torch.cat([uv, z[..., None], ((onset + step) / horizon)[..., None], local], -1))
+        side = max(g["width"], g["height"])
+        return {"uv": uv, "iso": torch.stack([x, y], -1) / side, "log_d": log_d, "d_known": d_known,
+                "onset": onset, "end": onset + step, "token": token}
+
+    def spatial_logprob(self, image_maps: Tensor, history: dict, context: Tensor, g: dict) -> Tensor:
+        """Image maps ``[B, n_maps, P]``, history terms (see :func:`history_logits`), contexts ``[B, K, D]`` ->
+        log-probabilities over the fine cells ``[B, K, G]``."""
+        b, k = context.shape[:2]
+        logits = self.spatial(image_maps, {"grid_iso": g["base_iso"], **history}, context).view(b * k, 1, g["h"], g["w"])
+        up = self.cfg.upsample
+        if up > 1:
+            logits = F.interpolate(logits, scale_factor=up, mode="bilinear", align_corners=False)
+        return F.log_softmax(logits.flatten(1) + self.cb_weight * g["cb_logprior"], -1).view(b, k, -1)
+
+    def fine_cell(self, x: Tensor, y: Tensor, g: dict) -> tuple[Tensor, Tensor]:
+        """Fine-cell and base-cell index of pixel positions."""
+        fx = (x / g["width"] * g["gw"]).floor().clamp(0, g["gw"] - 1).long()
+        fy = (y / g["height"] * g["gh"]).floor().clamp(0, g["gh"] - 1).long()
+        up = self.cfg.upsample
+        return fy * g["gw"] + fx, (fy // up) * g["w"] + fx // up
+
+    def duration_params(self, context: Tensor, local_all: Tensor, base: Tensor, onset: Tensor):
+        """Mixture parameters for fixations in base cells ``base [B, ...]``; ``local_all [B, P, 3K]`` are the
+        per-cell terms of each scanpath's image, ``context [B, ..., D]``, ``onset [B, ...]`` in ms."""
+        flat = base.reshape(base.shape[0], -1)
+        local = torch.gather(local_all, 1, flat[..., None].expand(*flat.shape, local_all.shape[-1]))
+        horizon = float(self.cfg.viewing_time_ms or 3000.0)
+        return self.duration(context, onset / horizon, local.view(*base.shape, -1))
+
+    # ------------------------------------------------------------------ likelihood
+    def scanpath_log_likelihood(self, feats: Tensor, embed: Tensor, img: Tensor, sp: Scanpaths,
+                                width: float, height: float, horizon: bool = True) -> dict:
+        """Per-fixation log-likelihood terms of scanpaths ``sp`` (row ``b`` viewed image ``img[b]``).
+
+        Returns ``spatial [B, L]`` (log density per px^2), ``duration [B, L]`` (log density per ms),
+        ``censor [B]`` (log survival term), ``cb [B, L]`` (centre-bias log density per px^2), masks ``mask`` and
+        ``dur_mask``.
+        """
+        g = self.grids(feats, width, height)
+        dt = feats.dtype
+        x, y, d = sp.x.to(dt), sp.y.to(dt), sp.duration.to(dt)
+        mask, lengths = sp.mask, sp.lengths
+        b, length = x.shape
+        x, y = torch.where(mask, x, 0), torch.where(mask, y, 0)
+        d = torch.where(mask, d, torch.full_like(d, math.nan))
+        tok = self.fixation_tokens(feats, img, x, y, d, g)
+        start = embed[img]
+        context = self.history(start, tok["token"])  # [B, L+1, D]
+        # Step k is conditioned on fixations j < k: the last one is k - 1, the bumps are summed up to k - 1.
+        first = torch.zeros(b, 1, dtype=torch.bool, device=x.device)
+        has_last = torch.cat([first, mask], 1)
+        last_iso = torch.cat([tok["iso"][:, :1] * 0, tok["iso"]], 1)
+        bumps = fixation_bumps(g["base_iso"], tok["iso"], mask, self.cfg.bump_sigma)
+        zero = bumps[:, :1] * 0
+        history = {"last_iso": last_iso, "has_last": has_last, "bump_last": torch.cat([zero, bumps], 1),
+                   "bumps_before": torch.cat([zero, torch.cumsum(bumps, 1)], 1)}
+        image_maps = self.spatial.image_maps(feats)[img]
+        logp = self.spatial_logprob(image_maps, history, context, g)
+        fine, base = self.fine_cell(x, y, g)
+        spatial = torch.gather(logp[:, :length], 2, fine[..., None])[..., 0] - g["log_cell_area"]
+        cb = g["cb_logprior"][fine] - g["log_cell_area"]
+        local_all = self.duration.local_params(feats.flatten(2))[img]  # [B, P, 3K]
+        params = self.duration_params(context[:, :length], local_all, base, tok["onset"])
+        loc, scale = float(self.logd_loc), float(self.logd_scale)
+        duration = lognormal_mixture_logpdf(tok["log_d"], *params, loc, scale)
+        dur_mask = mask & tok["d_known"]
+        censor = torch.zeros(b, dtype=dt, device=x.device)
+        t_max = self.cfg.viewing_time_ms
+        if horizon and t_max:
+            all_known = (tok["d_known"] | ~mask).all(1)
+            last_end = torch.gather(tok["end"], 1, (lengths - 1).clamp(min=0)[:, None])[:, 0]
+            t_n = torch.where(lengths > 0, last_end, torch.zeros_like(last_end))
+            remaining = t_max - t_n
+            use = all_known & (remaining > 0)
+            if use.any():
+                rows = use.nonzero()[:, 0]
+                up = self.cfg.upsample
+                p_fine = logp[rows, lengths[rows]].view(-1, g["h"], up, g["w"], up)
+                log_p_base = torch.logsumexp(p_fine.permute(0, 1, 3, 2, 4).reshape(len(rows), g["h"] * g["w"], -1),
+                                             -1)
+                n_base = g["h"] * g["w"]
+                ctx = context[rows, lengths[rows]][:, None]  # broadcast over the cells
+                par = self.duration(ctx, (t_n[rows] / t_max)[:, None], local_all[rows])
+                log_r = remaining[rows].log()[:, None].expand(-1, n_base)
+                logsf = lognormal_mixture_logsf(log_r, *par, loc, scale)
+                censor = censor.index_put((rows,), torch.logsumexp(log_p_base + logsf, -1))
+        return {"spatial": spatial, "duration": duration, "censor": censor, "cb": cb, "mask": mask,
+                "dur_mask": dur_mask, "log_d": tok["log_d"], "logp": logp, "grid": g}
+
+    # ------------------------------------------------------------------ inference API
+    def _score(self, images: Tensor, history: Scanpaths) -> dict:
+        """Likelihood terms in eval mode (no dropout, BatchNorm running statistics: rows never interact)."""
+        was_training = self.training
+        self.eval()
+        try:
+            uniq, img = unique_rows(images)
+            feats, embed = self.encode_images(uniq)
+            return self.scanpath_log_likelihood(feats, embed, img, history.to(images.device),
+                                                float(images.shape[-1]), float(images.shape[-2]), horizon=False)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[B, L, H, W]`` log-densities (per pixel, each map sums to 1 in probability) of fixation ``k`` of
+        ``history[b]`` given fixations ``< k``; ``images [B, 3, H, W]`` (row ``b`` is the image of scanpath ``b``).
+
+        Missing durations in ``history`` are imputed with the fitted median duration.
+        """
+        images = check_images(images)
+        if len(history) != images.shape[0]:
+            raise InvalidInputError(f"{images.shape[0]} images for {len(history)} history scanpaths")
+        check_history(history)
+        h_img, w_img = images.shape[-2:]
+        out = self._score(images, history)
+        g = out["grid"]
+        logp = out["logp"][:, : history.max_length]
+        fy = (torch.arange(h_img, device=images.device) * g["gh"] // h_img)
+        fx = (torch.arange(w_img, device=images.device) * g["gw"] // w_img)
+        cell = (fy[:, None] * g["gw"] + fx[None, :]).flatten()
+        counts = torch.bincount(cell, minlength=g["gh"] * g["gw"]).to(logp.dtype)
+        per_pixel = logp - counts.log()  # probability of a cell spread evenly over its pixels
+        return per_pixel[..., cell].view(len(history), -1, h_img, w_img)
+
+    @torch.no_grad()
+    def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[B, L]`` log-density (per ms) of each fixation's duration given the image, the fixations before it
+        and its own position; NaN where the duration is missing or padding."""
+        images = check_images(images)
+        if len(history) != images.shape[0]:
+            raise InvalidInputError(f"{images.shape[0]} images for {len(history)} history scanpaths")
+        check_history(history)
+        out = self._score(images, history)
+        return torch.where(out["dur_mask"], out["duration"].double(), torch.full_like(out["duration"].double(),
+                                                                                     math.nan))
+
+    @torch.no_grad()
+    def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
+        """Sample ``request.n_samples`` scanpaths per image (see :mod:`gazekit.models.base`)."""
+        return sample_scanpaths(self, request)
+
+    # ------------------------------------------------------------------ persistence
+    def save_weights(self, path: str | Path, frozen_backbone: bool = True) -> str:
+        """Save hyper-parameters and weights (no optimiser state) to ``path``; returns the file's sha256.
+
+        ``frozen_backbone``: also store the backbone's layer graph (``torch.fx``, without a second copy of its
+        weights), so that :meth:`from_file` with ``frozen=True`` runs it without building the timm model.
+        """
+        state = {"format": "gazekit-tpp", "version": 1, "hyper_parameters": dict(vars(self.cfg)),
+                 "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+        if frozen_backbone and isinstance(self.backbone, Backbone):
+            graph = freeze_backbone(self.backbone)
+            if graph is not None:
+                state["backbone_graph"] = graph
+        torch.save(state, str(path))
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    @classmethod
+    def from_file(cls, path: str | Path, sha256: str | None = None, frozen: bool = False):
+        """Load a file written by :meth:`save_weights` or a Lightning ``.ckpt``; verify ``sha256`` if given.
+
+        ``frozen=True`` builds the backbone from the layer graph stored in the file (plain ``torch.nn`` layers: no
+        timm import, faster start) when there is one; because that graph is code, this needs ``sha256``.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"checkpoint {str(path)!r} does not exist")
+        data = path.read_bytes()
+        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+            raise InvalidInputError(f"checkpoint {str(path)!r} is corrupted: sha256 "
+                                    f"{hashlib.sha256(data).hexdigest()} != recorded {sha256}")
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=False)
+            hp = dict(state["hyper_parameters"])
+            sd = state["state_dict"]
+        except Exception as err:
+            raise InvalidInputError(f"{str(path)!r} is not a TPP checkpoint: {err}") from err
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "optimizer", "backbone_module"}
+        hp = {k: v for k, v in hp.items() if k in allowed}  # drops LightningCLI bookkeeping keys
+        hp["backbone_pretrained"] = None
+        extra = {}
+        if frozen and "backbone_graph" in state:
+            if not sha256:
+                raise InvalidInputError(f"frozen=True runs the layer graph stored in {str(path)!r}; pass the "
+                                        "file's sha256 to confirm it is trusted")
+            body = {k.removeprefix("backbone.body."): v for k, v in sd.items() if k.startswith("backbone.body.")}
+            extra["backbone_module"] = FrozenBackbone.from_graph(state["backbone_graph"], body, source=str(path))
+        model = cls(**hp, **extra)
+        if extra:  # a traced graph keeps no BatchNorm step counters (unused in eval)
+            own = model.state_dict()
+            sd = {k: v for k, v in sd.items() if k in own or not k.endswith("num_batches_tracked")}
+        model.load_state_dict(sd)
+        return model.eval()
+
+
+def load_shipped(tag: str, cls: type | None = None, frozen: bool = False):
+    """The checkpoint shipped under ``tag`` (sha256-checked) as ``cls`` (default :class:`TPPGazeCore`)."""
+    if tag not in SHIPPED:
+        raise InvalidInputError(f"unknown TPP weights {tag!r}; shipped: {', '.join(SHIPPED)}")
+    fname, digest = SHIPPED[tag]
+    path = WEIGHTS_DIR / fname
+    if not path.is_file():
+        raise InvalidInputError(f"shipped checkpoint {str(path)!r} is missing from this installation")
+    return (cls or TPPGazeCore).from_file(path, sha256=digest, frozen=frozen)
+
+
+def load_shipped_osie() -> TPPGazeCore:
+    """``tpp-osie`` for inference only: the backbone runs from its frozen graph (no timm, no Lightning import)."""
+    return load_shipped("osie", frozen=True)
