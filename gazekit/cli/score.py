@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from gazekit.errors import InvalidInputError
+from gazekit.errors import GazekitError, InvalidInputError
 
 COMMAND = "score"
 HELP = "score predicted scanpaths against human scanpaths (pairs by image and task), with a human baseline"
@@ -34,6 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--csv", metavar="FILE", help="write the result rows as CSV")
     parser.add_argument("--list", action="store_true", help="list the pair metrics and protocols, then exit")
+    parser.add_argument("--devices", type=int, default=1, metavar="N",
+                        help="CPU processes that share the pairs (Lightning Fabric, DDP over gloo); the results "
+                             "equal one process's (default: %(default)s)")
 
 
 def load_scanpaths(source: str):
@@ -74,21 +77,21 @@ def _fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
 
 
-def run(args) -> int:
+def _evaluate(pred, human, args, *, show_progress: bool, scorer=None):
+    """:func:`gazekit.metrics.protocols.evaluate` with the command's options, under a rich progress bar."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
+    from gazekit.metrics.pairing import score_pairs
     from gazekit.metrics.protocols import evaluate
 
-    console = Console(stderr=False)
-    if args.list:
-        _print_listing(console)
-        return 0
-    if args.pred is None and not args.human_baseline:
-        raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
-    human = load_scanpaths(args.human)
-    pred = load_scanpaths(args.pred) if args.pred else None
+    def run_evaluate(progress=None):
+        return evaluate(pred, human, args.protocol, metrics=args.metrics, by=args.by,
+                        human_baseline=args.human_baseline, keys=args.keys, progress=progress,
+                        scorer=scorer or score_pairs)
+
+    if not show_progress:
+        return run_evaluate()
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -98,8 +101,47 @@ def run(args) -> int:
                 tasks[label] = bar.add_task(label, total=total)
             bar.advance(tasks[label], advance)
 
-        result = evaluate(pred, human, args.protocol, metrics=args.metrics, by=args.by,
-                          human_baseline=args.human_baseline, keys=args.keys, progress=progress)
+        return run_evaluate(progress)
+
+
+def _evaluate_rank(fabric, pred, human, args):
+    """One worker of ``--devices N``: scores its share of every pair list (gathered on all ranks); rank 0 returns
+    the :class:`~gazekit.metrics.protocols.ScoreResult` (or the message of a gazekit error)."""
+    from gazekit.metrics.distributed import ShardedPairScorer
+
+    try:
+        result = _evaluate(pred, human, args, show_progress=fabric.global_rank == 0, scorer=ShardedPairScorer())
+    except GazekitError as err:
+        return str(err)
+    return result if fabric.global_rank == 0 else None
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False)
+    if args.list:
+        _print_listing(console)
+        return 0
+    if args.pred is None and not args.human_baseline:
+        raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
+    if args.devices < 1:
+        raise InvalidInputError(f"--devices must be >= 1, got {args.devices}")
+    human = load_scanpaths(args.human)
+    pred = load_scanpaths(args.pred) if args.pred else None
+    if args.devices == 1:
+        result = _evaluate(pred, human, args, show_progress=True)
+    else:
+        from lightning_fabric import Fabric
+
+        # forked workers (not a re-run of sys.argv, nothing re-imported), so `main([...])` works from any program;
+        # rank 0 returns the result and this process prints and writes it exactly as a single-process run does
+        fabric = Fabric(accelerator="cpu", strategy="ddp_fork", devices=args.devices)
+        outcome = fabric.launch(_evaluate_rank, pred, human, args)
+        if isinstance(outcome, str):
+            raise GazekitError(outcome)
+        result = outcome
     distribution = any("kl" in r for r in result.rows)
     title = (f"gazekit score: protocol {result.protocol!r}, {len(human)} human"
              + (f", {len(pred)} predicted" if pred is not None else "") + " scanpaths")

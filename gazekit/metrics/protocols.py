@@ -166,7 +166,7 @@ def histogram_kl(p_samples: Tensor, q_samples: Tensor, *, bins: int = 50, eps: f
 
 
 def diversity_scores(metric: str, pred: Scanpaths, human: Scanpaths, *, keys: Sequence[str] = DEFAULT_KEYS,
-                     options: dict | None = None, column: int = 0) -> dict[str, float]:
+                     options: dict | None = None, column: int = 0, scorer: Callable = score_pairs) -> dict[str, float]:
     """Diversity of a model's samples, for a similarity metric (higher = more similar), gazekit's definitions:
 
     * ``model_diversity`` = 1 - mean similarity between different model samples on the same image (and task);
@@ -181,10 +181,10 @@ def diversity_scores(metric: str, pred: Scanpaths, human: Scanpaths, *, keys: Se
     hp = human_pairs(human, keys=keys)
     out = {}
     for name, sp, pairs in (("model_diversity", pred, mp), ("human_diversity", human, hp)):
-        vals = score_pairs(spec, sp, sp, pairs, options=options)[:, column] if len(pairs) else torch.zeros(0)
+        vals = scorer(spec, sp, sp, pairs, options=options)[:, column] if len(pairs) else torch.zeros(0)
         out[name] = 1.0 - float(torch.nanmean(vals)) if vals.numel() else math.nan
     cross = pair_scanpaths(human, pred, keys=keys)  # human rows, model partners
-    vals = score_pairs(spec, human, pred, cross, options=options)[:, column]
+    vals = scorer(spec, human, pred, cross, options=options)[:, column]
     best = torch.full((len(human),), -math.inf, dtype=torch.float64)
     best = best.scatter_reduce(0, cross.pred_index, torch.nan_to_num(vals, nan=-math.inf), reduce="amax")
     found = torch.isfinite(best)
@@ -238,7 +238,8 @@ def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clus
 def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol = "default", *,
              metrics: Sequence[str] | None = None, by: str | None = None, human_baseline: bool = True,
              keys: Sequence[str] = DEFAULT_KEYS, clusters=None, chunk_size: int = 4096,
-             progress: Callable[[str, int | None, int], None] | None = None) -> ScoreResult:
+             progress: Callable[[str, int | None, int], None] | None = None,
+             scorer: Callable = score_pairs) -> ScoreResult:
     """Score predictions against humans under a protocol.
 
     Args:
@@ -250,6 +251,8 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
         human_baseline: also compute the leave-one-subject-out human score (always on in distribution mode).
         clusters: frozen sequence-score clusters (default: fitted once on ``human``).
         progress: ``progress(label, total, advance)``; ``total`` is given once per metric with advance 0.
+        scorer: scores a pair list, with the signature of :func:`~gazekit.metrics.pairing.score_pairs`
+            (e.g. a :class:`~gazekit.metrics.distributed.ShardedPairScorer` to split the pairs over processes).
     Metrics that cannot run on this data (missing durations, label maps, an unregistered name) are listed in
     ``skipped`` with the reason rather than failing the whole run.
     """
@@ -283,8 +286,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
                 if progress:
                     progress(label, len(job_pairs), 0)
                 step = (lambda n, label=label: progress(label, None, n)) if progress else None
-                vals = score_pairs(spec, job_pred, human, job_pairs, options=opts, chunk_size=chunk_size,
-                                   progress=step)
+                vals = scorer(spec, job_pred, human, job_pairs, options=opts, chunk_size=chunk_size, progress=step)
                 if who == "model":
                     model_vals = vals
                 else:
@@ -307,7 +309,8 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
                 rows.append(row)
         if proto.diversity and spec.higher_is_better and pred is not None:
             try:
-                diversity[setting.label] = diversity_scores(setting.metric, pred, human, keys=keys, options=opts)
+                diversity[setting.label] = diversity_scores(setting.metric, pred, human, keys=keys, options=opts,
+                                                            scorer=scorer)
             except GazekitError as err:
                 skipped[f"{setting.label} diversity"] = str(err)
     return ScoreResult(proto.name, rows, skipped, len(pairs.unmatched) if pairs is not None else 0, report,
