@@ -6,6 +6,10 @@ For every one of the 34 recordings labelled by both coders (MN, RA): detect fixa
     * the coder-vs-coder kappa (the ceiling),
     * number of fixations and mean fixation duration (ms) of each detector and each coder.
 
+and, for images, these next to the published numbers of Andersson et al. (2017, Behavior Research Methods
+49:616-637, Table 3: fixation duration mean, SD and count on the same 14 image recordings) for the two coders and
+their I-VT and I-DT implementations.
+
 Run: python benchmarks/lund2013_agreement.py [--root DIR] [--json OUT.json] [--ivt-threshold 30] [--idt-threshold 1]
                                             [--merge-gap-ms 75]
 """
@@ -28,6 +32,11 @@ from gazekit.events import class_events, cohen_kappa, detect_events
 from gazekit.paths import data_root
 
 CODERS = ("MN", "RA")
+# Andersson et al. (2017), Table 3, images, fixations: mean and SD of duration (ms) and number of fixations. Source
+# of the digits: the summary statistics the authors published with their data (matlab_analysis_code/20150807.mat in
+# github.com/richardandersson/EyeMovementDetectorEvaluation), as transcribed by the REMoDNaV authors
+# (github.com/psychoinformatics-de/paper-remodnav, code/mk_figuresnstats.py); we could not open the paper itself.
+PUBLISHED_IMAGES = {"MN": (248, 271, 380), "RA": (242, 273, 369), "ivt": (114, 204, 827), "idt": (399, 328, 242)}
 
 
 def evaluate(root: Path, params: dict) -> dict:
@@ -63,6 +72,7 @@ def evaluate(root: Path, params: dict) -> dict:
         for name in (*CODERS, *params):
             row[f"n_fix_{name}"] = len(dur[name])
             row[f"mean_dur_{name}_ms"] = float(np.mean(dur[name])) if len(dur[name]) else float("nan")
+            row[f"sd_dur_{name}_ms"] = float(np.std(dur[name])) if len(dur[name]) else float("nan")
         out[group] = row
     return out
 
@@ -97,6 +107,12 @@ def main(argv=None) -> int:
     for group, row in result.items():
         print(f"{group:7s} " + " ".join(f"{row[f'n_fix_{n}']:5d} / {row[f'mean_dur_{n}_ms']:6.1f}"
                                         for n in (*CODERS, *params)))
+    if "img" in result:
+        row = result["img"]
+        print("\nimages, fixation duration mean / SD (ms) / count: published (Andersson et al. 2017, Table 3) vs ours")
+        for name, (mn, sd, no) in PUBLISHED_IMAGES.items():
+            print(f"{name:4s} published {mn:4d} / {sd:4d} / {no:4d}   ours {row[f'mean_dur_{name}_ms']:6.1f} / "
+                  f"{row[f'sd_dur_{name}_ms']:6.1f} / {row[f'n_fix_{name}']:4d}")
     if args.json:
         Path(args.json).write_text(json.dumps({"params": params, "results": result}, indent=2))
     return 0
