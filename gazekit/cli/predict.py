@@ -97,8 +97,11 @@ def mean_density(model, image, scanpaths):
 
     if not hasattr(model, "conditional_log_density") or len(scanpaths) == 0:
         return None
+    batch = image[None].expand(len(scanpaths), *image.shape)
     with torch.no_grad():
-        maps = model.conditional_log_density(image[None].expand(len(scanpaths), *image.shape), scanpaths)
+        if hasattr(model, "average_log_density"):  # same result without the [B, L, H, W] maps
+            return model.average_log_density(batch, scanpaths)
+        maps = model.conditional_log_density(batch, scanpaths)
     mask = scanpaths.mask[:, : maps.shape[1]]
     if maps.shape[1] > mask.shape[1] or not mask.any():  # history-free models return one map per step
         return maps[0, 0]

@@ -294,6 +294,22 @@ class TPPGazeCore(nn.Module):
 
         Missing durations in ``history`` are imputed with the fitted median duration.
         """
+        logp, cell = self._cell_log_density(images, history)
+        return logp[..., cell].view(len(history), -1, *images.shape[-2:])
+
+    @torch.no_grad()
+    def average_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[H, W]`` log of the mean of :meth:`conditional_log_density`'s maps over every fixation of ``history``
+        (all rows view the same image, ``images [B, 3, H, W]``): the model's overall fixation density for a set of
+        scanpaths, computed per density cell before expanding to pixels (no ``[B, L, H, W]`` tensor)."""
+        logp, cell = self._cell_log_density(images, history)
+        mask = history.mask[:, : logp.shape[1]].to(logp.device)
+        valid = logp[mask] if mask.any() else logp[:1, 0]
+        mean = torch.logsumexp(valid, 0) - math.log(valid.shape[0])
+        return mean[cell].view(images.shape[-2:])
+
+    def _cell_log_density(self, images: Tensor, history: Scanpaths) -> tuple[Tensor, Tensor]:
+        """Per-pixel log-density of each density cell ``[B, L, G]`` and the cell of every pixel ``[H * W]``."""
         images = check_images(images)
         if len(history) != images.shape[0]:
             raise InvalidInputError(f"{images.shape[0]} images for {len(history)} history scanpaths")
@@ -306,8 +322,7 @@ class TPPGazeCore(nn.Module):
         fx = (torch.arange(w_img, device=images.device) * g["gw"] // w_img)
         cell = (fy[:, None] * g["gw"] + fx[None, :]).flatten()
         counts = torch.bincount(cell, minlength=g["gh"] * g["gw"]).to(logp.dtype)
-        per_pixel = logp - counts.log()  # probability of a cell spread evenly over its pixels
-        return per_pixel[..., cell].view(len(history), -1, h_img, w_img)
+        return logp - counts.log(), cell  # a cell's probability spread evenly over its pixels
 
     @torch.no_grad()
     def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor:

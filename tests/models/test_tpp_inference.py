@@ -71,3 +71,18 @@ def test_fast_predictor_imports_neither_lightning_nor_timm():
             "if k in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_average_log_density_equals_the_mean_of_the_conditional_maps():
+    torch.manual_seed(0)
+    model = create_model("tpp-tiny").eval()
+    model.fit_priors(_history(), 3000.0)
+    image = torch.rand(3, 70, 90, generator=torch.Generator().manual_seed(2))
+    hist = _history()
+    batch = image[None].expand(len(hist), -1, -1, -1)
+    maps = model.conditional_log_density(batch, hist)
+    expected = torch.logsumexp(maps[hist.mask], 0) - torch.log(torch.tensor(float(hist.mask.sum())))
+    got = model.average_log_density(batch, hist)
+    assert got.shape == (70, 90)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    assert abs(float(torch.logsumexp(got.flatten(), 0))) < 1e-5  # still a normalised density over the pixels
