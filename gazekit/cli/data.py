@@ -61,9 +61,11 @@ def _load(args, console):
         if args.time_unit is not None:
             kwargs["time_unit"] = args.time_unit
     start = time.perf_counter()
-    with console.status(f"[bold]loading {args.dataset}[/] (parsing raw files on first use, then from the cache)...",
-                        spinner="dots"):
-        data = open_dataset(args.dataset, root=args.root, **kwargs)
+    from gazekit.progress import bars_enabled
+
+    if bars_enabled(console):  # the reader draws a bar over its records while it parses (first use only)
+        console.print(f"[bold]loading {args.dataset}[/] (parsing raw files on first use, then from the cache)")
+    data = open_dataset(args.dataset, root=args.root, **kwargs)
     return data, time.perf_counter() - start
 
 

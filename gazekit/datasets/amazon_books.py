@@ -22,6 +22,7 @@ import numpy as np
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError, DatasetNotFoundError, InvalidInputError
+from gazekit.progress import track
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
 ROWS, COLS = 6, 14
@@ -92,7 +93,7 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
     def build():
         report = ValidationReport()
         cols = {k: [] for k in ("xs", "ys", "obj", "image", "subject", "task", "tbox", "size", "layout")}
-        for (name, entry), tbox in zip(doc.items(), targets):
+        for (name, entry), tbox in track(zip(doc.items(), targets), f"parsing {path.name}: images", len(doc)):
             try:
                 w, h = float(entry["size"]["width"]), float(entry["size"]["height"])
             except (KeyError, TypeError, ValueError) as err:

@@ -24,6 +24,7 @@ from gazekit.datasets._common import ScanpathBuilder, check_policy, load_json, n
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError, DatasetNotFoundError, InvalidInputError
+from gazekit.progress import track
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
 WIDTH, HEIGHT = 1680, 1050
@@ -39,7 +40,7 @@ def parse_coco_search18(paths: list[Path], *, on_invalid: str = "clip", correct_
         if not isinstance(doc, list):
             raise DataFormatError(f"expected a JSON list of trials, got {type(doc).__name__}", file=path)
         builder = ScanpathBuilder(path, on_invalid, "coco_search18")
-        for i, trial in enumerate(doc):
+        for i, trial in enumerate(track(doc, f"parsing {path.name}: trials")):
             record = f"{i}"
             try:
                 if not isinstance(trial, dict):

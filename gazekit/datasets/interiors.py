@@ -34,6 +34,7 @@ from gazekit.datasets._common import (ScanpathBuilder, check_policy, load_json, 
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError
+from gazekit.progress import track
 
 WIDTH, HEIGHT = 1024, 768
 META = {"licence": "MIT", "citation": "Sclar et al., Modeling human visual search in natural scenes, "
@@ -64,7 +65,7 @@ def parse_interiors(path: Path, *, categories: dict[str, str] | None = None, on_
     trials = list(trials.reshape(-1)) if isinstance(trials, np.ndarray) else [trials]
     categories = categories or {}
     builder = ScanpathBuilder(path, on_invalid, "interiors")
-    for i, trial in enumerate(trials):
+    for i, trial in enumerate(track(trials, f"parsing {path.name}: trials")):
         record = f"info_per_subj_final({i + 1})"
         try:
             def get(name):

@@ -33,6 +33,7 @@ import numpy as np
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError, DatasetNotFoundError, InvalidInputError
+from gazekit.progress import track
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
 SCREEN_W, SCREEN_H = 1024, 768
@@ -190,7 +191,7 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
         report = ValidationReport()
         out = {k: [] for k in ("xs", "ys", "t", "d", "object", "object_id", "image", "subject", "trial", "task",
                                "condition", "target_box", "session", "layout")}
-        for f in files:
+        for f in track(files, "parsing objarray: session files"):
             _read_session(f, on_invalid, report, out)
         sp = Scanpaths.from_sequences(
             out["xs"], out["ys"], out["t"], out["d"], dataset="objarray", image=out["image"], subject=out["subject"],

@@ -24,6 +24,7 @@ from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError
 from gazekit.paths import SAMPLE_DIR
+from gazekit.progress import track
 
 WIDTH, HEIGHT = 800, 600
 PPD = 24.0
@@ -46,7 +47,8 @@ def parse_osie(path: Path, *, on_invalid: str = "raise", dataset: str = "osie"):
         raise DataFormatError(f"no variable 'fixations' (found {sorted(k for k in mat if not k.startswith('__'))})",
                               file=path, field="fixations")
     builder = ScanpathBuilder(path, on_invalid, dataset)
-    for i, entry in enumerate(_entries(mat["fixations"])):
+    entries = _entries(mat["fixations"])
+    for i, entry in enumerate(track(entries, f"parsing {path.name}: images")):
         record = f"fixations{{{i + 1}}}"
         try:
             img = text(getattr(entry, "img", None), file=path, record=record, field="img")

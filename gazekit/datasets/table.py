@@ -27,6 +27,7 @@ from gazekit.datasets._common import ScanpathBuilder, check_policy
 from gazekit.datasets.base import GazeDataset, cached_scanpaths
 from gazekit.datasets.registry import DATASETS, register_dataset
 from gazekit.errors import DataFormatError, InvalidInputError, UnknownNameError
+from gazekit.progress import track
 from gazekit.scanpaths import STRING_ATTRS, Scanpaths, ValidationReport, read_table
 
 TIME_UNITS_MS = {"ms": 1.0, "s": 1000.0, "us": 1e-3, "ns": 1e-6}
@@ -152,7 +153,7 @@ def parse_table(path, *, columns: dict | None = None, time_unit: str = "ms", dat
     if image_size is not None and len(image_size) != 2:
         raise InvalidInputError(f"image_size must be (width, height), got {image_size}")
     bounds = np.flatnonzero(np.diff(group[order])) + 1
-    for rows in np.split(order, bounds) if n else []:
+    for rows in track(np.split(order, bounds) if n else [], f"parsing {path.name}: scanpaths"):
         first = rows[0]
         box = [num[k][first] for k in ("target_x0", "target_y0", "target_x1", "target_y1")] \
             if all(k in num for k in ("target_x0", "target_y0", "target_x1", "target_y1")) else None

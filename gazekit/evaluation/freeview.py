@@ -136,9 +136,9 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     has_durations = human.has_durations
     progress = None
     if show_progress:
-        from rich.progress import Progress
+        from gazekit.progress import new_progress
 
-        progress = Progress(transient=True)
+        progress = new_progress()  # counts and times, on stderr
         progress.start()
         task = progress.add_task("freeview evaluation", total=len(names))
     try:

@@ -208,9 +208,9 @@ def evaluate_search(model, dataset, *, max_saccades: int = 12, images: Sequence[
     progress = None
     bar = None
     if show_progress:
-        from rich.progress import Progress
+        from gazekit.progress import new_progress
 
-        bar = Progress(transient=True)
+        bar = new_progress()  # counts and times, on stderr
         bar.start()
     try:
         for label, m in methods:
