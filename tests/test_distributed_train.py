@@ -73,6 +73,44 @@ def test_datamodule_shards_by_the_trainers_rank():
     assert len(alone) == 3 and all(len(set(images)) <= 2 for images in alone)
 
 
+def _ids(batches) -> list[tuple]:
+    return [row for _, sp in batches for row in zip(sp.image, sp.subject, sp.trial)]
+
+
+def test_gaze_datamodule_shards_training_itself_and_resumes_mid_epoch_on_a_rank():
+    """GazeDataModule under DDP: a DistributedSampler of its own (so Lightning keeps the loader whose position the
+    DataModule saves); a rank restored from the DataModule's state continues on the very next batch."""
+    from torch.utils.data import DistributedSampler
+
+    from gazekit.datasets.datamodule import GazeDataModule
+
+    def module(rank):
+        dm = GazeDataModule("osie-sample", image_size=(32, 48), batch_size=8, fractions=(0.75, 0.25, 0.0))
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        return dm
+
+    loaders = [module(r).train_dataloader() for r in range(2)]
+    for loader in loaders:
+        assert isinstance(loader.sampler, DistributedSampler)
+        loader.sampler.set_epoch(1)
+    shares = [_ids(loader) for loader in loaders]
+    train = _ids(GazeDataModule("osie-sample", image_size=(32, 48), batch_size=8, fractions=(0.75, 0.25, 0.0),
+                                shuffle=False).train_dataloader())
+    assert len(shares[0]) == len(shares[1]) == (len(train) + 1) // 2  # DistributedSampler pads an odd count
+    assert set(shares[0]) | set(shares[1]) == set(train) and len(set(shares[0]) & set(shares[1])) <= 1
+    dm = module(1)
+    loader = dm.train_dataloader()
+    loader.sampler.set_epoch(1)
+    it = iter(loader)
+    head = [next(it), next(it)]
+    state = dm.state_dict()
+    resumed = module(1)
+    resumed.load_state_dict(state)
+    loader = resumed.train_dataloader()
+    loader.sampler.set_epoch(1)
+    assert _ids(head) + _ids(loader) == shares[1]
+
+
 def _train(out: Path, *args) -> tuple[dict, dict]:
     out.mkdir()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

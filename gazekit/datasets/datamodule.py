@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from gazekit.datasets.base import GazeDataset
 from gazekit.datasets.collate import collate_gaze
@@ -30,6 +30,15 @@ from gazekit.images import load_image
 from gazekit.scanpaths import Scanpaths
 
 SPLITS = ("train", "val", "test")
+
+
+def rank_and_world_size(trainer=None) -> tuple[int, int]:
+    """This process's rank and the number of processes: the attached Trainer's, else torch.distributed's."""
+    if trainer is not None and getattr(trainer, "world_size", 1) > 1:
+        return int(trainer.global_rank), int(trainer.world_size)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 class ImageCache:
@@ -115,6 +124,10 @@ class GazeDataModule(pl.LightningDataModule):
             default (documented per dataset).
         dataset_kwargs: extra keyword arguments for the reader (e.g. ``{"split_file": ...}``).
         shuffle: shuffle the training loader.
+
+    Under DDP (``Trainer(strategy="ddp", devices=N)``) each process trains on its own share of the training split
+    (a ``DistributedSampler`` seeded with ``seed``; ``batch_size`` is then per process); validation and test
+    loaders are sharded by Lightning.
     """
 
     def __init__(self, dataset: str | GazeDataset = "osie", root: str | None = None,
@@ -195,9 +208,18 @@ class GazeDataModule(pl.LightningDataModule):
         if key in self._loaders:
             return self._loaders[key]
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        sampler = None
+        rank, world_size = rank_and_world_size(self.trainer)
+        if name == "train" and world_size > 1:
+            # Under DDP the shard is chosen here (seeded by `seed`, reshuffled by Lightning's set_epoch): Lightning
+            # then keeps this loader instead of rebuilding it around its own sampler, so the position kept in
+            # state_dict below is the position of the loader being iterated (mid-epoch resume works under DDP).
+            sampler = DistributedSampler(self.split(name), num_replicas=world_size, rank=rank, shuffle=shuffle,
+                                         seed=self.seed)
+            shuffle, generator = False, None
         loader = self._loaders[key] = StatefulDataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
-                                  generator=generator, num_workers=self.num_workers, collate_fn=collate_gaze,
-                                  persistent_workers=self.num_workers > 0)
+                                  sampler=sampler, generator=generator, num_workers=self.num_workers,
+                                  collate_fn=collate_gaze, persistent_workers=self.num_workers > 0)
         if name == "train" and self._train_loader_state is not None:
             loader.load_state_dict(self._train_loader_state)
             self._train_loader_state = None

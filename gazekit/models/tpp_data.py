@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from gazekit.datasets.collate import collate_gaze
-from gazekit.datasets.datamodule import GazeDataModule
+from gazekit.datasets.datamodule import GazeDataModule, rank_and_world_size
 from gazekit.errors import InvalidInputError
 from gazekit.scanpaths import Scanpaths
 
@@ -87,15 +87,6 @@ class _BatchItems(Dataset):
         return self.dataset.__getitems__(indices)
 
 
-def _rank_and_world_size(trainer) -> tuple[int, int]:
-    """This process's rank and the number of processes: the attached Trainer's, else torch.distributed's."""
-    if trainer is not None and getattr(trainer, "world_size", 1) > 1:
-        return int(trainer.global_rank), int(trainer.world_size)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 class ImageGroupedDataModule(GazeDataModule):
     """A :class:`GazeDataModule` whose batches hold all scanpaths of ``images_per_batch`` images.
 
@@ -113,7 +104,7 @@ class ImageGroupedDataModule(GazeDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         data = self.split(name)
-        rank, world_size = _rank_and_world_size(self.trainer)
+        rank, world_size = rank_and_world_size(self.trainer)
         sampler = ImageBatchSampler(list(data.scanpaths.image), self.images_per_batch, shuffle, seed=self.seed,
                                     num_replicas=world_size, rank=rank, even=name == "train")
         return DataLoader(_BatchItems(data), sampler=sampler, batch_size=None, num_workers=self.num_workers,
