@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
+import torch
 
 from gazekit.cli import main
+from gazekit.datasets import load_dataset
+from gazekit.errors import InvalidInputError
 from gazekit.metrics.distributed import shard_bounds
+from gazekit.metrics.pairing import human_pairs
+from gazekit.metrics.registry import register_pair_metric
 from gazekit.scanpaths import Scanpaths
 
 TOL = 1e-12  # means of the same per-pair values; only rounding inside a metric's padded chunks may differ
@@ -23,8 +29,6 @@ def test_shard_bounds_cover_every_item_once():
 
 def _moved_predictions(tmp_path) -> str:
     """OSIE-sample humans moved to the next image: a 'model' with 15 samples per image, scored on real data."""
-    from gazekit.datasets import load_dataset
-
     humans = load_dataset("osie-sample").scanpaths
     images = sorted(set(humans.image))
     shift = {img: images[(k + 1) % len(images)] for k, img in enumerate(images)}
@@ -79,6 +83,30 @@ def test_two_processes_distribution_protocol_with_diversity(tmp_path, capsys):
     one, table_one = _score(args, tmp_path / "one.json", capsys)
     two, table_two = _score([*args, "--devices", "3"], tmp_path / "two.json", capsys)
     assert one["diversity"] and all(r["kl"] is not None for r in one["rows"])
+    _assert_same_results(one, two)
+    assert table_one == table_two
+
+
+@register_pair_metric("_fails_on_last_image", higher_is_better=True, description="test metric")
+def _fails_on_last_image(pred: Scanpaths, target: Scanpaths) -> torch.Tensor:
+    if "osie_sample_last" in pred.image:
+        raise InvalidInputError("no score for the last image")
+    return pred.x[:, 0] * 0 + 1
+
+
+def test_an_error_on_one_rank_is_the_same_skipped_metric_and_hangs_no_rank(tmp_path, capsys):
+    """Only the rank holding the renamed image's pairs (rank 1) fails; both runs must list the metric as skipped."""
+    human = load_dataset("osie-sample").scanpaths
+    last = human.image[-1]
+    human = replace(human, image=["osie_sample_last" if name == last else name for name in human.image])
+    pairs = human_pairs(human)
+    failing = [p for p in range(len(pairs)) if human.image[int(pairs.pred_index[p])] == "osie_sample_last"]
+    assert failing and min(failing) >= shard_bounds(len(pairs), 1, 2)[0]  # all on rank 1
+    path = str(human.save(tmp_path / "human.parquet"))
+    args = ["--human", path, "--human-baseline", "--metrics", "_fails_on_last_image", "scanmatch"]
+    one, table_one = _score(args, tmp_path / "one.json", capsys)
+    two, table_two = _score([*args, "--devices", "2"], tmp_path / "two.json", capsys)
+    assert one["skipped"] == {"_fails_on_last_image": "no score for the last image"}
     _assert_same_results(one, two)
     assert table_one == table_two
 

@@ -88,7 +88,7 @@ def _evaluate(pred, human, args, *, show_progress: bool, scorer=None):
     def run_evaluate(progress=None):
         return evaluate(pred, human, args.protocol, metrics=args.metrics, by=args.by,
                         human_baseline=args.human_baseline, keys=args.keys, progress=progress,
-                        scorer=scorer or score_pairs)
+                        scorer=scorer or score_pairs, cluster_fitter=getattr(scorer, "fit_clusters", None))
 
     if not show_progress:
         return run_evaluate()

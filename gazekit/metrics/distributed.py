@@ -4,13 +4,14 @@ Every process builds the same pair lists; :class:`ShardedPairScorer` scores one 
 each rank and gathers the per-pair values, so every rank holds the full ``[P, K]`` table in the single-process
 order. Means, per-group rows and KL histograms are then computed from the very same values as in one process: the
 only possible difference is float rounding inside a metric whose chunks are padded differently (<= 1e-12 in the
-tests). The process group is any initialised :mod:`torch.distributed` group (gloo on CPU); ``gazekit score``
+tests). Sequence-score clusters, when fitted, are fitted image by image with the images split over the ranks. The process group is any initialised :mod:`torch.distributed` group (gloo on CPU); ``gazekit score``
 starts it with Lightning Fabric.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -48,24 +49,51 @@ class ShardedPairScorer:
     def __call__(self, metric: str | PairMetricSpec, pred: Scanpaths, target: Scanpaths, pairs: Pairs, *,
                  options: dict | None = None, chunk_size: int = 4096,
                  progress: Callable[[int], None] | None = None) -> Tensor:
-        import torch.distributed as dist
 
         start, stop = shard_bounds(len(pairs), self.rank, self.world_size)
         share = Pairs(pairs.pred_index[start:stop], pairs.target_index[start:stop], pairs.keys)
-        result: Tensor | tuple[str, str] | None = None
-        try:
-            result = score_pairs(metric, pred, target, share, options=options, chunk_size=chunk_size,
-                                 progress=progress)
-        except Exception as err:  # noqa: BLE001  (sent to the other ranks, then re-raised below)
-            result = ("gazekit", str(err)) if isinstance(err, GazekitError) else ("other", f"{type(err).__name__}: {err}")
-        parts: list = [None] * self.world_size
-        dist.all_gather_object(parts, result)
-        errors = [part for part in parts if isinstance(part, tuple)]
-        if errors:
-            kind, message = errors[0]
-            if kind == "gazekit":
-                raise GazekitError(message)  # same text as in one process (``evaluate`` lists it as skipped)
-            raise RuntimeError(f"pair scoring failed on a rank: {message}")
+        parts = self._gather(lambda: score_pairs(metric, pred, target, share, options=options,
+                                                 chunk_size=chunk_size, progress=progress))
         if progress is not None:  # the other ranks' pairs are done too
             progress(len(pairs) - (stop - start))
         return torch.cat(parts) if parts else torch.zeros(0, 1, dtype=torch.float64)
+
+    def fit_clusters(self, human: Scanpaths, **kwargs):
+        """:func:`~gazekit.metrics.functional.clusters.fit_clusters` with the images split over the ranks (every
+        image is fitted independently, so the merged result is the single-process one); same on every rank."""
+
+        from gazekit.metrics.functional.clusters import DEFAULT_KEY, fit_clusters, image_key
+
+        key = kwargs.get("key", DEFAULT_KEY)
+        keys = [image_key(human, i, key) for i in range(len(human))]
+        mine = set(sorted(set(keys))[self.rank::self.world_size])
+        subset = human[[i for i, k in enumerate(keys) if k in mine]]
+        parts = self._gather(lambda: fit_clusters(subset, **kwargs))
+        merged = {k: v for part in parts for k, v in part.clusters.items()}
+        return replace(parts[0], clusters=dict(sorted(merged.items())),
+                       meta={**parts[0].meta, "n_scanpaths": len(human)})
+
+    def _gather(self, compute: Callable) -> list:
+        """``compute()`` on every rank, gathered in rank order. An error on any rank is re-raised on every rank (a
+        gazekit error with its own text, which ``evaluate`` reports as a skipped metric), so none waits forever."""
+        import torch.distributed as dist
+
+        try:
+            result = compute()
+        except Exception as err:  # noqa: BLE001  (sent to the other ranks, then re-raised below)
+            result = _Failure(isinstance(err, GazekitError), str(err) if isinstance(err, GazekitError)
+                              else f"{type(err).__name__}: {err}")
+        parts: list = [None] * self.world_size
+        dist.all_gather_object(parts, result)
+        failures = [part for part in parts if isinstance(part, _Failure)]
+        if failures:
+            if failures[0].gazekit:
+                raise GazekitError(failures[0].message)
+            raise RuntimeError(f"a rank failed: {failures[0].message}")
+        return parts
+
+
+@dataclass(frozen=True)
+class _Failure:
+    gazekit: bool
+    message: str

@@ -211,7 +211,8 @@ class ScoreResult:
                 "diversity": self.diversity}
 
 
-def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clusters=None) -> dict:
+def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clusters=None,
+                     cluster_fitter: Callable | None = None) -> dict:
     spec = get_pair_metric(setting.metric)
     opts = dict(setting.options)
     if isinstance(opts.get("clusters"), str) and opts["clusters"] != "fit":
@@ -227,7 +228,8 @@ def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clus
             if "clusters" not in cache:
                 from gazekit.metrics.functional.clusters import fit_clusters
 
-                cache["clusters"] = fit_clusters(human, description="fitted by gazekit score on the human scanpaths")
+                fit = cluster_fitter or fit_clusters
+                cache["clusters"] = fit(human, description="fitted by gazekit score on the human scanpaths")
             clusters = cache["clusters"]
         opts["clusters"] = clusters
     if "label_maps" in spec.needs and "label_maps" not in opts and "label_attr" not in opts:
@@ -239,7 +241,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
              metrics: Sequence[str] | None = None, by: str | None = None, human_baseline: bool = True,
              keys: Sequence[str] = DEFAULT_KEYS, clusters=None, chunk_size: int = 4096,
              progress: Callable[[str, int | None, int], None] | None = None,
-             scorer: Callable = score_pairs) -> ScoreResult:
+             scorer: Callable = score_pairs, cluster_fitter: Callable | None = None) -> ScoreResult:
     """Score predictions against humans under a protocol.
 
     Args:
@@ -253,6 +255,8 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
         progress: ``progress(label, total, advance)``; ``total`` is given once per metric with advance 0.
         scorer: scores a pair list, with the signature of :func:`~gazekit.metrics.pairing.score_pairs`
             (e.g. a :class:`~gazekit.metrics.distributed.ShardedPairScorer` to split the pairs over processes).
+        cluster_fitter: replaces :func:`~gazekit.metrics.functional.clusters.fit_clusters` when clusters are
+            fitted (e.g. ``ShardedPairScorer.fit_clusters``, which splits the images over processes).
     Metrics that cannot run on this data (missing durations, label maps, an unregistered name) are listed in
     ``skipped`` with the reason rather than failing the whole run.
     """
@@ -276,7 +280,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
     for setting in proto.metrics:
         try:
             spec = get_pair_metric(setting.metric)
-            opts = _resolve_options(setting, human, cache, clusters)
+            opts = _resolve_options(setting, human, cache, clusters, cluster_fitter)
             cols = [c.replace(spec.name, setting.label, 1) for c in metric_columns(spec)]
             model_vals = human_vals = None
             jobs = [(pairs, pred, "model")] if pairs is not None else []
