@@ -133,11 +133,14 @@ def run(args) -> int:
     if args.devices == 1:
         result = _evaluate(pred, human, args, show_progress=True)
     else:
+        import multiprocessing
+
         from lightning_fabric import Fabric
 
         # forked workers (not a re-run of sys.argv, nothing re-imported), so `main([...])` works from any program;
         # rank 0 returns the result and this process prints and writes it exactly as a single-process run does
-        fabric = Fabric(accelerator="cpu", strategy="ddp_fork", devices=args.devices)
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        fabric = Fabric(accelerator="cpu", strategy="ddp_fork" if fork else "ddp_spawn", devices=args.devices)
         outcome = fabric.launch(_evaluate_rank, pred, human, args)
         if isinstance(outcome, str):
             raise GazekitError(outcome)
