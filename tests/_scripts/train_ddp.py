@@ -1,7 +1,7 @@
 """Train tpp-tiny on the shipped OSIE sample with image-grouped batches, under DDP or in one process. Used by
 tests/test_distributed_train.py (run as a subprocess).
 
-usage: train_ddp.py OUT_DIR [--devices N] [--accumulate K] [--images-per-batch M] [--epochs E]
+usage: train_ddp.py OUT_DIR [--devices N] [--accumulate K] [--images-per-batch M] [--epochs E] [--backbone NAME]
 Writes OUT_DIR/final.pt (the state dict after training) and OUT_DIR/val.json (validation NLL after every epoch,
 over all validation images and all ranks).
 """
@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--accumulate", type=int, default=1)
     ap.add_argument("--images-per-batch", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--backbone", default="test_efficientnet_gn")
     args = ap.parse_args()
     pl.seed_everything(0, workers=True)
     torch.use_deterministic_algorithms(True)
@@ -58,7 +59,7 @@ def main():
     dm.setup("fit")
     # no dropout, no flips (random draws would differ between ranks and one process); a GroupNorm backbone: with
     # BatchNorm, DDP keeps rank 0's running statistics, which no single-process run reproduces
-    model = create_model("tpp-tiny", backbone="test_efficientnet_gn", dropout=0.0, flip_augment=False)
+    model = create_model("tpp-tiny", backbone=args.backbone, dropout=0.0, flip_augment=False)
     model.fit_priors(dm.split("train").scanpaths, viewing_time_ms=3000.0)
     torch.save(model.state_dict(), os.path.join(args.out, "initial.pt"))
     val = GlobalValNLL()
