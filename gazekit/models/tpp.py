@@ -100,12 +100,13 @@ class TPPGaze(TPPGazeCore, pl.LightningModule):
         lognormal = (-0.5 * ((out["log_d"] - loc) / scale) ** 2 - math.log(scale * math.sqrt(2 * math.pi))
                      - out["log_d"])
         bs = len(sp)
-        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=bs)
+        sync = stage != "train"  # under DDP, val/test metrics (and the checkpoint monitor) cover every rank
+        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=bs, sync_dist=sync)
         self.log(f"{stage}/ig_cb_bits", ((out["spatial"] - out["cb"])[mask].mean() / LN2), prog_bar=True,
-                 batch_size=bs)
+                 batch_size=bs, sync_dist=sync)
         if dmask.any():
             self.log(f"{stage}/dur_gain_nats", (out["duration"] - lognormal)[dmask].mean(), prog_bar=True,
-                     batch_size=bs)
+                     batch_size=bs, sync_dist=sync)
         return loss
 
     def training_step(self, batch, batch_idx):
