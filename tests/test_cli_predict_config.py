@@ -131,3 +131,20 @@ def test_predict_config_oat_objarray(tmp_path, monkeypatch):
     assert nearest.max() < 1e-9
     obj = pred.fixation_attrs["object"][pred.mask].numpy().astype(int)
     np.testing.assert_allclose(xy, centres[obj])
+
+
+def test_integer_batch_limits_survive_the_typing_cache():
+    """rich.console builds Optional[Union[float, int]] first; Python's typing cache then hands Lightning's
+    Optional[Union[int, float]] to jsonargparse in that order and "1" parses as 1.0 (all batches). The CLI restores
+    integers that were given as integers, and integral values above 1."""
+    from types import SimpleNamespace
+
+    from gazekit.cli._lightning import restore_integer_limits
+
+    cfg = SimpleNamespace(limit_predict_batches=1.0, limit_val_batches=4.0, limit_train_batches=0.5,
+                          limit_test_batches=1.0, val_check_interval=1.0)
+    restore_integer_limits(cfg, ["--trainer.limit_predict_batches=1", "--trainer.limit_test_batches", "1.0"])
+    assert (cfg.limit_predict_batches, cfg.limit_val_batches) == (1, 4)
+    assert type(cfg.limit_predict_batches) is int and type(cfg.limit_val_batches) is int
+    assert (cfg.limit_train_batches, cfg.limit_test_batches, cfg.val_check_interval) == (0.5, 1.0, 1.0)
+    assert type(cfg.limit_test_batches) is float and type(cfg.val_check_interval) is float

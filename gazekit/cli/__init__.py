@@ -24,6 +24,36 @@ PREDICT_CONFIG_EPILOG = (
     "See 'gazekit predict --config FILE --help'.")
 
 
+class _SubParsers(argparse._SubParsersAction):
+    def add_parser(self, name, **kwargs):
+        kwargs.setdefault("description", kwargs.get("help"))  # 'gazekit X Y --help' says what Y does
+        return super().add_parser(name, **kwargs)
+
+
+class GazekitArgumentParser(argparse.ArgumentParser):
+    """argparse with close-match suggestions: an unknown choice (command, plot kind, method, ...) is reported
+    like every other unknown name in gazekit (:class:`~gazekit.errors.UnknownNameError`), e.g.
+    ``argument kind: unknown kind 'scanpth'. Did you mean: scanpath? Known kinds: ...``. Sub-commands without a
+    description show their one-line help in their own ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubParsers)
+
+    def _check_value(self, action, value):  # argparse's hook for `choices` (same signature in 3.8-3.13)
+        if action.choices is None or value in action.choices:
+            return
+        from gazekit.errors import UnknownNameError
+
+        if isinstance(action, argparse._SubParsersAction):
+            kind = "command" if self.prog == "gazekit" else "action"
+        elif not action.option_strings:
+            kind = action.dest.replace("_", " ")
+        else:
+            kind = "value"
+        raise argparse.ArgumentError(action, str(UnknownNameError(kind, str(value), [str(c) for c in action.choices])))
+
+
 def _is_config_predict(argv: list[str]) -> bool:
     """``predict`` with a LightningCLI config (``--config``/``-c``) rather than image files."""
     return bool(argv) and argv[0] == "predict" and any(
@@ -42,7 +72,7 @@ def _command_modules() -> dict:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
-    parser = argparse.ArgumentParser(
+    parser = GazekitArgumentParser(
         prog="gazekit",
         description="Model human gaze and visual search: train scanpath models, score eye-tracking data, "
         "predict where (and when) people look.",
@@ -65,15 +95,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (2 for a gazekit error, printed as one line on stderr).
+
+    LightningCLI commands (train/fit/validate/test, predict --config) called from Python with an explicit
+    ``argv`` raise gazekit errors instead, so callers can tell e.g. a missing dataset from a failure.
+    """
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in LIGHTNING_COMMANDS:
+    lightning = LIGHTNING_COMMANDS.get(argv[0]) if argv else None
+    if lightning or _is_config_predict(argv):
         from gazekit.cli._lightning import run_lightning
 
-        return run_lightning(LIGHTNING_COMMANDS[argv[0]], argv[1:])
-    if _is_config_predict(argv):
-        from gazekit.cli._lightning import run_lightning
-
-        return run_lightning("predict", argv[1:])
+        try:
+            return run_lightning(lightning or "predict", argv[1:])
+        except GazekitError as err:
+            if not from_command_line:
+                raise
+            print(f"gazekit {argv[0]}: error: {err}", file=sys.stderr)
+            return 2
     parser, mods = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

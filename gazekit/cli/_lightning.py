@@ -6,21 +6,52 @@
 
 from __future__ import annotations
 
+import re
+
+# Trainer options typed ``int | float`` (an int counts batches, a float is a fraction). Python's typing cache makes
+# ``Optional[Union[int, float]]`` come out as ``Union[float, int, None]`` when another library (rich.console) built
+# that union first, and jsonargparse then reads "1" as 1.0 (= all batches). Integers given as such are restored.
+INT_OR_FRACTION = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                   "overfit_batches", "val_check_interval")
+
+
+def _integer_token(argv: list[str], key: str) -> bool:
+    """Whether ``--trainer.<key>`` is given on the command line as an integer (``=N`` or ``N``)."""
+    flag = f"--trainer.{key}"
+    for i, arg in enumerate(argv):
+        value = arg[len(flag) + 1:] if arg.startswith(flag + "=") else (
+            argv[i + 1] if arg == flag and i + 1 < len(argv) else None)
+        if value is not None and re.fullmatch(r"\s*\d+\s*", value):
+            return True
+    return False
+
+
+def restore_integer_limits(trainer_config, argv: list[str]) -> None:
+    """Turn integral floats of :data:`INT_OR_FRACTION` options back into ints where they were meant as counts:
+    given as an integer on the command line, or above 1 (a fraction above 1 is invalid anyway)."""
+    for key in INT_OR_FRACTION:
+        value = getattr(trainer_config, key, None)
+        if isinstance(value, float) and value.is_integer() and (value > 1 or _integer_token(argv, key)):
+            setattr(trainer_config, key, int(value))
+
 
 def run_lightning(subcommand: str, argv: list[str]) -> int:
     from pytorch_lightning import LightningDataModule, LightningModule
     from pytorch_lightning.cli import LightningCLI
 
-    cli_class = LightningCLI
-    if subcommand == "predict":
-        from gazekit.callbacks import ScanpathWriter
+    class GazekitCLI(LightningCLI):
+        def add_arguments_to_parser(self, parser) -> None:
+            if subcommand == "predict":
+                from gazekit.callbacks import ScanpathWriter
 
-        class PredictCLI(LightningCLI):
-            def add_arguments_to_parser(self, parser) -> None:
                 parser.add_lightning_class_args(ScanpathWriter, "writer")
 
-        cli_class = PredictCLI
-    cli_class(
+        def instantiate_trainer(self, **kwargs):
+            trainer = super().instantiate_trainer(**kwargs)
+            restore_integer_limits(trainer, argv)  # the Trainer keeps them as given and reads them per loop
+            return trainer
+
+    GazekitCLI(
         LightningModule,
         LightningDataModule,
         subclass_mode_model=True,

@@ -23,6 +23,10 @@ def run(args) -> int:
     from gazekit.models import list_models, model_info
 
     rows = [{"name": name, **model_info(name)} for name in list_models(args.pattern)]
+    if not rows:  # a pattern that matches nothing is most often a misspelt name
+        from gazekit.errors import UnknownNameError
+
+        raise UnknownNameError("model", args.pattern, list_models())
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
