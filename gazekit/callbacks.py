@@ -22,7 +22,8 @@ class ScanpathWriter(BasePredictionWriter):
     """Collect the :class:`Scanpaths` each ``predict_step`` returns and write them as one canonical scanpath
     table (:meth:`Scanpaths.save`) when prediction ends.
 
-    Each process writes the batches it predicted: ``<out_dir>/scanpaths.<format>`` on a single process,
+    Each image (search display) is predicted once per process, in the first batch that holds it. Each process
+    writes the batches it predicted: ``<out_dir>/scanpaths.<format>`` on a single process,
     ``<out_dir>/scanpaths-rank<r>.<format>`` per rank otherwise (concatenate them with :meth:`Scanpaths.concat`).
 
     Args:
@@ -61,7 +62,8 @@ class ScanpathWriter(BasePredictionWriter):
                            dataloader_idx) -> None:
         if not isinstance(prediction, Scanpaths):
             raise InvalidInputError(f"predict_step returned {type(prediction).__name__}, expected Scanpaths")
-        self._batches.append(prediction.to("cpu"))
+        if len(prediction):
+            self._batches.append(prediction.to("cpu"))
 
     def on_predict_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         scanpaths = Scanpaths.concat(self._batches) if self._batches else Scanpaths.empty()

@@ -35,6 +35,14 @@ def test_request_groups_freeview_batches_by_image():
     assert (req.n_samples, req.seed, req.target_text, req.target_box) == (3, 7, None, None)
 
 
+def test_request_skips_images_predicted_in_earlier_batches():
+    images, sp = _batch()
+    seen = {"b"}
+    req = request_from_batch((images, sp), PredictOptions(), "freeview", seen=seen)
+    assert req.image_names == ["a", "c"] and seen == {"a", "b", "c"}
+    assert request_from_batch((images, sp), PredictOptions(), "freeview", seen=seen) is None
+
+
 def test_request_groups_search_batches_by_display_and_starts_from_the_data():
     images, sp = _batch()
     req = request_from_batch((images, sp), PredictOptions(), "search")
@@ -148,3 +156,48 @@ def test_integer_batch_limits_survive_the_typing_cache():
     assert type(cfg.limit_predict_batches) is int and type(cfg.limit_val_batches) is int
     assert (cfg.limit_train_batches, cfg.limit_test_batches, cfg.val_check_interval) == (0.5, 1.0, 1.0)
     assert type(cfg.limit_test_batches) is float and type(cfg.val_check_interval) is float
+
+
+def test_predict_config_tpp_osie(tmp_path, monkeypatch):
+    """Free-viewing model (randomly initialised TPP from the config, no checkpoint): n_samples scanpaths per
+    distinct image of the first test batch, at the config's 192 x 256 and written back in OSIE's 800 x 600 px."""
+    from gazekit.models.tpp_data import ImageGroupedDataModule
+
+    monkeypatch.chdir(tmp_path)
+    pred = _run("tpp_osie.yaml", tmp_path, "--data.init_args.images_per_batch=2", "--writer.n_samples=3",
+                "--writer.seed=7", "--model.init_args.max_fixations=6")
+    dm = ImageGroupedDataModule("osie", image_size=(192, 256), images_per_batch=2, preload_images=False)
+    images = list(dict.fromkeys(next(iter(dm.predict_dataloader()))[1].image))
+    assert len(images) == 2
+    assert pred.image == [name for name in images for _ in range(3)]
+    assert pred.subject == ["sample0", "sample1", "sample2"] * 2
+    assert pred.image_size.tolist() == [[800.0, 600.0]] * 6
+    _assert_inside(pred)
+    assert 1 <= int(pred.lengths.min()) and int(pred.lengths.max()) <= 6
+    d = pred.duration[pred.mask]
+    assert bool(torch.isfinite(d).all() and (d > 0).all())
+
+
+def test_trainer_predict_with_the_writer_on_a_baseline(tmp_path):
+    """Outside the CLI: Trainer.predict + ScanpathWriter on the shipped centre-bias baseline (OSIE sample, no
+    external data): one row per (image, sample) with durations, in the images' native pixels."""
+    import pytorch_lightning as pl
+
+    from gazekit.callbacks import ScanpathWriter
+    from gazekit.datasets.datamodule import GazeDataModule
+    from gazekit.models import create_model
+
+    dm = GazeDataModule("osie-sample", image_size=(60, 80), batch_size=64, fractions=(0.0, 0.0, 1.0))
+    writer = ScanpathWriter(out_dir=str(tmp_path), n_samples=4, seed=3, max_fixations=5)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, callbacks=[writer])
+    trainer.predict(create_model("centre-bias"), datamodule=dm, return_predictions=False)
+    pred = Scanpaths.load(writer.path)
+    native = dm.load().scanpaths
+    images = list(dict.fromkeys(native.image))
+    assert writer.path == tmp_path / "scanpaths.csv"
+    assert pred.image == [name for name in images for _ in range(4)]
+    size = {name: native.image_size[native.image.index(name)].tolist() for name in images}
+    assert pred.image_size.tolist() == [size[name] for name in pred.image]
+    _assert_inside(pred)
+    assert int(pred.lengths.max()) <= 5 and bool((pred.duration[pred.mask] > 0).all())

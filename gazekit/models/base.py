@@ -74,14 +74,18 @@ class PredictOptions:
     start_from_data: bool = True
 
 
-def request_from_batch(batch, options: PredictOptions, task_kind: str = "freeview",
-                       batch_idx: int = 0) -> PredictRequest:
+def request_from_batch(batch, options: PredictOptions, task_kind: str = "freeview", batch_idx: int = 0,
+                       seen: set | None = None) -> PredictRequest | None:
     """The :class:`PredictRequest` for a DataModule predict batch.
 
     ``(images [B, 3, H, W], Scanpaths)`` batches (:class:`~gazekit.datasets.datamodule.GazeDataModule`) give one
     request row per distinct image (search models: per distinct image, target and target box), so each image is
     predicted ``options.n_samples`` times however many human scanpaths the batch holds. A dict batch with the
     :class:`PredictRequest` field names (at least ``images`` and ``image_names``) is used as is.
+
+    ``seen``: keys of images (displays) already predicted in earlier batches; they are skipped and the new ones
+    added (a DataModule batching by scanpath spreads an image's scanpaths over several batches). Returns None
+    when every image of the batch was seen.
     """
     from gazekit.errors import InvalidInputError
 
@@ -108,7 +112,12 @@ def request_from_batch(batch, options: PredictOptions, task_kind: str = "freevie
     rows: dict = {}
     for i, name in enumerate(sp.image):
         key = (name, sp.task[i], tuple(sp.target_box[i].tolist())) if search else name
-        rows.setdefault(key, i)  # first row of each distinct image (display)
+        if seen is None or key not in seen:
+            rows.setdefault(key, i)  # first row of each distinct image (display)
+    if seen is not None:
+        seen.update(rows)
+    if not rows:
+        return None
     first = list(rows.values())
     sel = sp[first]
     request = PredictRequest(images=images[first], image_names=list(sel.image), **common)
@@ -129,10 +138,16 @@ class ScanpathPredictMixin:
 
     predict_options: PredictOptions = PredictOptions()
 
-    def predict_request(self, batch, batch_idx: int) -> PredictRequest:
-        return request_from_batch(batch, self.predict_options, getattr(self, "task_kind", "freeview"), batch_idx)
+    def predict_request(self, batch, batch_idx: int) -> PredictRequest | None:
+        """The request for a batch; None when all its images were predicted in earlier batches of this loop."""
+        if batch_idx == 0 or not hasattr(self, "_predicted_keys"):
+            self._predicted_keys: set = set()  # images already predicted in this prediction loop
+        return request_from_batch(batch, self.predict_options, getattr(self, "task_kind", "freeview"), batch_idx,
+                                  seen=self._predicted_keys)
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Scanpaths:
         request = self.predict_request(batch, batch_idx)
+        if request is None:
+            return Scanpaths.empty()
         with torch.no_grad():
             return self.predict_scanpaths(request).to("cpu")

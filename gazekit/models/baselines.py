@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf
 from gazekit.models.registry import register_model
 from gazekit.paths import WEIGHTS_DIR
@@ -28,7 +28,7 @@ from gazekit.scanpaths import Scanpaths
 SHIPPED_PRIORS = {"osie": "baselines-osie.json"}
 
 
-class FreeviewBaseline(pl.LightningModule):
+class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
     """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters."""
 
     task_kind = "freeview"

@@ -17,6 +17,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
+from gazekit.models.base import ScanpathPredictMixin
 from gazekit.models.registry import register_model
 from gazekit.models.tpp_core import LN2, SHIPPED, TPPGazeCore, check_images, load_shipped
 from gazekit.models.tpp_sampling import unique_rows
@@ -26,7 +27,7 @@ _NOT_CORE_ARGS = ("self", "__class__", "flip_augment", "optimizer", "cosine_sche
 __all__ = ["SHIPPED", "TPPGaze", "TPPGazeCore", "check_images", "load_shipped", "unique_rows"]
 
 
-class TPPGaze(TPPGazeCore, pl.LightningModule):
+class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
     """The TPP gaze model with training: arguments as :class:`TPPGazeCore`, plus
 
     Args:
