@@ -201,3 +201,29 @@ def test_trainer_predict_with_the_writer_on_a_baseline(tmp_path):
     assert pred.image_size.tolist() == [size[name] for name in pred.image]
     _assert_inside(pred)
     assert int(pred.lengths.max()) <= 5 and bool((pred.duration[pred.mask] > 0).all())
+
+
+@pytest.mark.slow
+def test_predict_config_ddp_writes_one_table_per_rank(tmp_path):
+    """2 CPU processes (DDP over gloo): each rank predicts its own images and writes scanpaths-rank<r>.csv."""
+    import os
+    import subprocess
+    import sys
+
+    from gazekit.paths import data_root
+
+    if not (data_root() / "osie").is_dir():
+        pytest.skip("OSIE data not available")
+    out = tmp_path / "preds"
+    run = subprocess.run([sys.executable, "-m", "gazekit", "predict", "--config", str(CONFIGS / "tpp_osie.yaml"),
+                          "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu",
+                          "--trainer.limit_predict_batches=1", f"--trainer.default_root_dir={tmp_path}",
+                          "--data.init_args.images_per_batch=2", f"--writer.out_dir={out}", "--writer.n_samples=2"],
+                         cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [Scanpaths.load(out / f"scanpaths-rank{r}.csv") for r in (0, 1)]
+    images = [set(sp.image) for sp in ranks]
+    assert [len(sp) for sp in ranks] == [4, 4] and [len(s) for s in images] == [2, 2]
+    assert not images[0] & images[1]
+    assert len(Scanpaths.concat(ranks)) == 8
