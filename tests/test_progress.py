@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import gazekit.progress as progress
+from gazekit import progress
 
 
 def test_track_yields_every_item_with_and_without_bars(monkeypatch, capsys):
@@ -40,7 +40,7 @@ def test_not_a_terminal_means_no_bar(monkeypatch):
 
 def test_osie_reader_reports_every_image_record(monkeypatch):
     """The OSIE sample (shipped, 3 images) is parsed under a bar of 3 steps that all complete."""
-    import gazekit.datasets.osie as osie
+    from gazekit.datasets import osie
 
     seen = []
 
