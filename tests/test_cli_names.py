@@ -53,10 +53,11 @@ def test_unknown_names_get_close_matches(case, tmp_path, capsys, monkeypatch):
     assert "Traceback" not in text
 
 
-def test_unknown_metric_is_reported_with_close_matches(capsys):
-    _, text = _run(["score", "--human", "osie-sample", "--pred", "osie-sample", "--metrics", "multimach"], capsys)
+def test_unknown_metric_is_refused_up_front_with_close_matches(capsys):
+    rc, text = _run(["score", "--human", "osie-sample", "--pred", "osie-sample", "--metrics", "multimach"], capsys)
+    assert rc == 2, text
     assert "unknown metric 'multimach'. Did you mean: multimatch" in text
-    assert "no metric could be computed" in text
+    assert "protocol" not in text  # refused before scoring: no result table
 
 
 def test_unknown_evaluator_kind():

@@ -111,9 +111,9 @@ def mean_density(model, image, scanpaths):
 
 def run(args) -> int:
     import torch
-    from rich.progress import Progress
 
     from gazekit.images import load_image
+    from gazekit.progress import new_progress
     from gazekit.scanpaths import Scanpaths
 
     if args.n_samples < 1:
@@ -122,7 +122,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model)
     results = []
-    with Progress(transient=True) as progress:
+    with new_progress() as progress:
         task = progress.add_task("predicting", total=len(args.images))
         for path in args.images:
             image = load_image(path)

@@ -128,6 +128,11 @@ def run(args) -> int:
         raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
     if args.devices < 1:
         raise InvalidInputError(f"--devices must be >= 1, got {args.devices}")
+    if args.metrics:  # a misspelt name fails here, with close matches, before any data is read
+        from gazekit.metrics.registry import get_pair_metric
+
+        for name in args.metrics:
+            get_pair_metric(name)
     human = load_scanpaths(args.human)
     pred = load_scanpaths(args.pred) if args.pred else None
     if args.devices == 1:
