@@ -20,7 +20,7 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
-from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf
+from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf, training_scanpaths
 from gazekit.models.registry import register_model
 from gazekit.paths import WEIGHTS_DIR
 from gazekit.scanpaths import Scanpaths
@@ -29,7 +29,14 @@ SHIPPED_PRIORS = {"osie": "baselines-osie.json"}
 
 
 class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
-    """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters."""
+    """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters.
+
+    As a LightningModule (``gazekit train --config configs/centre_bias_osie.yaml``): ``fit`` fits the priors on the
+    DataModule's training split (nothing is optimised) and validation/test log the mean log-likelihood per
+    fixation: ``spatial_ll`` (nats per px^2), ``duration_ll`` (nats per ms) and ``nll`` (minus their sum; TPP's
+    ``nll`` also holds the survival term at the viewing-time horizon, which these baselines do not model).
+    Images are not needed (``with_images: false``): the image size comes from the scanpaths.
+    """
 
     task_kind = "freeview"
 
@@ -39,6 +46,7 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
             raise InvalidInputError(f"baseline kind must be 'uniform' or 'centre-bias', got {kind!r}")
         self.kind, self.max_fixations = kind, max_fixations
         self.priors = dict(priors) if priors else None
+        self.automatic_optimization = False  # nothing to optimise: fitting is closed-form, in on_fit_start
 
     def fit(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> FreeviewBaseline:
         self.priors = fit_freeview_priors(scanpaths, viewing_time_ms)
@@ -121,6 +129,68 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
             subjects.append(f"sample{r % request.n_samples}")
         return Scanpaths.from_sequences(xs, ys, ts, ds, image=names, subject=subjects, task="freeview",
                                         dataset="model", image_size=[float(w), float(h)])
+
+    def fixation_log_density(self, scanpaths: Scanpaths) -> Tensor:
+        """``[B, L]`` log-density (per px^2) of each fixation's position on its image (``image_size`` of the
+        scanpaths, px); NaN for padding."""
+        out = torch.full(scanpaths.x.shape, math.nan, dtype=torch.float64)
+        size = scanpaths.image_size
+        if torch.isnan(size).any():
+            raise InvalidInputError("scoring positions needs image_size on every scanpath (it is NaN for some)")
+        maps: dict[tuple[int, int], Tensor] = {}
+        for b in range(len(scanpaths)):
+            n = int(scanpaths.lengths[b])
+            w, h = (round(float(v)) for v in size[b])
+            dens = maps.setdefault((w, h), self.pixel_log_density(h, w).double())
+            col = scanpaths.x[b, :n].floor().long().clamp(0, w - 1)
+            row = scanpaths.y[b, :n].floor().long().clamp(0, h - 1)
+            out[b, :n] = dens[row, col]
+        return out
+
+    # ------------------------------------------------------------------ Lightning (see the class docstring)
+    def on_fit_start(self) -> None:
+        self.fit(*training_scanpaths(getattr(self.trainer, "datamodule", None)))
+
+    def _fit_if_needed(self) -> None:  # `gazekit validate|test --config` without a fitted checkpoint
+        if self.priors is None:
+            self.on_fit_start()
+
+    def on_validation_start(self) -> None:
+        self._fit_if_needed()
+
+    def on_test_start(self) -> None:
+        self._fit_if_needed()
+
+    def configure_optimizers(self):
+        return None
+
+    def training_step(self, batch, batch_idx):
+        return None
+
+    def _log_likelihoods(self, batch, stage: str) -> None:
+        sp = batch["scanpaths"] if isinstance(batch, dict) else batch[1]
+        spatial = self.fixation_log_density(sp)
+        duration = self.duration_log_likelihood(None, sp)
+        mask, bs = sp.mask, len(sp)
+        known = mask & torch.isfinite(duration)
+        n_fix = mask.sum().clamp(min=1)
+        self.log(f"{stage}/spatial_ll", spatial[mask].mean(), batch_size=bs, sync_dist=True)
+        if known.any():
+            self.log(f"{stage}/duration_ll", duration[known].mean(), batch_size=bs, sync_dist=True)
+        self.log(f"{stage}/nll", -(spatial[mask].sum() + duration[known].sum()) / n_fix, batch_size=bs,
+                 sync_dist=True, prog_bar=True)
+
+    def validation_step(self, batch, batch_idx):
+        self._log_likelihoods(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._log_likelihoods(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["freeview_priors"] = self.priors
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.priors = checkpoint.get("freeview_priors")
 
     def save_priors(self, path) -> None:
         path.write_text(json.dumps(self._need(), indent=1))

@@ -61,3 +61,18 @@ def fit_freeview_priors(scanpaths: Scanpaths, viewing_time_ms: float | None) -> 
     else:  # no durations: a neutral log-normal (never used for likelihoods, durations are NaN then)
         out.update(logd_loc=math.log(200.0), logd_scale=0.5, gap_ms=0.0)
     return out
+
+
+def training_scanpaths(datamodule) -> tuple[Scanpaths, float | None]:
+    """The training-split scanpaths and the viewing time (ms, None if unknown) of a gazekit DataModule: what
+    ``on_fit_start`` hooks fit their priors on."""
+    train = getattr(datamodule, "train_scanpaths", None)
+    if train is None and hasattr(datamodule, "split"):  # a plain GazeDataModule
+        train = datamodule.split("train").scanpaths
+    if train is None:
+        raise InvalidInputError("fitting priors needs the training scanpaths: call fit_priors(train_scanpaths) "
+                                "first, or train with a DataModule exposing `train_scanpaths` or `split('train')`")
+    viewing = getattr(datamodule, "viewing_time_ms", None)
+    if viewing is None and hasattr(datamodule, "load"):
+        viewing = datamodule.load().viewing_time_ms
+    return train, viewing

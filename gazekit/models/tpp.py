@@ -18,6 +18,7 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import ScanpathPredictMixin
+from gazekit.models.priors import training_scanpaths
 from gazekit.models.registry import register_model
 from gazekit.models.tpp_core import LN2, SHIPPED, TPPGazeCore, check_images, load_shipped
 from gazekit.models.tpp_sampling import unique_rows
@@ -50,19 +51,8 @@ class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
         self.optimizer_factory = optimizer
 
     def on_fit_start(self) -> None:
-        if bool(self.priors_fitted):
-            return
-        dm = getattr(self.trainer, "datamodule", None)
-        train = getattr(dm, "train_scanpaths", None)
-        if train is None and hasattr(dm, "split"):  # a plain GazeDataModule
-            train = dm.split("train").scanpaths
-        if train is None:
-            raise InvalidInputError("TPPGaze needs its priors fitted: call model.fit_priors(train_scanpaths) or use "
-                                    "a DataModule exposing `train_scanpaths`")
-        viewing = getattr(dm, "viewing_time_ms", None)
-        if viewing is None and hasattr(dm, "load"):
-            viewing = dm.load().viewing_time_ms
-        self.fit_priors(train, viewing)
+        if not bool(self.priors_fitted):
+            self.fit_priors(*training_scanpaths(getattr(self.trainer, "datamodule", None)))
 
     # ------------------------------------------------------------------ training
     def _unpack(self, batch) -> tuple[Tensor, Tensor, Scanpaths]:
