@@ -204,12 +204,12 @@ class GazeDataModule(pl.LightningDataModule):
 
         # One loader object per split: Lightning may ask for the train loader twice (estimated_stepping_batches
         # in configure_optimizers), and the restored position must stay on the loader that is iterated.
-        key = (name, shuffle)
+        rank, world_size = rank_and_world_size(self.trainer)
+        key = (name, shuffle, rank, world_size)
         if key in self._loaders:
             return self._loaders[key]
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         sampler = None
-        rank, world_size = rank_and_world_size(self.trainer)
         if name == "train" and world_size > 1:
             # Under DDP the shard is chosen here (seeded by `seed`, reshuffled by Lightning's set_epoch): Lightning
             # then keeps this loader instead of rebuilding it around its own sampler, so the position kept in
@@ -229,7 +229,7 @@ class GazeDataModule(pl.LightningDataModule):
     # checkpoint's loop state is loaded; configure_optimizers calling `trainer.estimated_stepping_batches` builds it
     # earlier and the position is lost. The DataModule's own state is restored before any of that, so keep it here.
     def state_dict(self) -> dict:
-        loader = self._loaders.get(("train", self.shuffle))
+        loader = self._loaders.get(("train", self.shuffle, *rank_and_world_size(self.trainer)))
         return {"train_loader": loader.state_dict()} if loader is not None else {}
 
     def load_state_dict(self, state_dict: dict) -> None:

@@ -3,7 +3,8 @@
 :class:`ImageGroupedDataModule` is :class:`gazekit.datasets.datamodule.GazeDataModule` with one change: a batch
 holds *all* scanpaths of ``images_per_batch`` distinct images (shuffled by image in training), so a model such as
 :class:`gazekit.models.tpp.TPPGaze` runs its backbone once per image instead of once per scanpath (15x fewer
-backbone passes on OSIE). Under DDP each process takes its own share of the batches. It also exposes ``train_scanpaths`` and ``viewing_time_ms`` for fitting priors.
+backbone passes on OSIE). Under DDP each process takes its own share of the batches; a run killed mid-epoch
+resumes on the next batch. It also exposes ``train_scanpaths`` and ``viewing_time_ms`` for fitting priors.
 """
 
 from __future__ import annotations
@@ -103,12 +104,24 @@ class ImageGroupedDataModule(GazeDataModule):
         self.images_per_batch = int(images_per_batch)
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        data = self.split(name)
+        # As GazeDataModule: one stateful loader per split, so a run killed mid-epoch resumes on the next batch
+        # (the sampler has no state of its own: the loader replays its seeded per-epoch order up to that batch).
+        from torchdata.stateful_dataloader import StatefulDataLoader
+
         rank, world_size = rank_and_world_size(self.trainer)
+        key = (name, shuffle, rank, world_size)
+        if key in self._loaders:
+            return self._loaders[key]
+        data = self.split(name)
         sampler = ImageBatchSampler(list(data.scanpaths.image), self.images_per_batch, shuffle, seed=self.seed,
                                     num_replicas=world_size, rank=rank, even=name == "train")
-        return DataLoader(_BatchItems(data), sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          collate_fn=collate_gaze, persistent_workers=self.num_workers > 0)
+        loader = self._loaders[key] = StatefulDataLoader(
+            _BatchItems(data), sampler=sampler, batch_size=None, num_workers=self.num_workers,
+            collate_fn=collate_gaze, persistent_workers=self.num_workers > 0)
+        if name == "train" and self._train_loader_state is not None:
+            loader.load_state_dict(self._train_loader_state)
+            self._train_loader_state = None
+        return loader
 
     @property
     def train_scanpaths(self) -> Scanpaths:

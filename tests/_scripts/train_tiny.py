@@ -1,6 +1,6 @@
 """Train tpp-tiny on the shipped OSIE sample. Used by the resume and DDP tests (run as a subprocess).
 
-usage: train_tiny.py OUT_DIR [--resume CKPT] [--kill-at STEP] [--devices N]
+usage: train_tiny.py OUT_DIR [--resume CKPT] [--kill-at STEP] [--devices N] [--grouped]
 Writes OUT_DIR/final.pt (the state dict after training).
 """
 
@@ -12,6 +12,7 @@ import torch
 
 from gazekit.datasets.datamodule import GazeDataModule
 from gazekit.models import create_model
+from gazekit.models.tpp_data import ImageGroupedDataModule
 from gazekit.paths import SAMPLE_DIR
 
 
@@ -34,11 +35,14 @@ def main():
     ap.add_argument("--devices", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--no-schedule", action="store_true")
+    ap.add_argument("--grouped", action="store_true", help="ImageGroupedDataModule, one image per batch")
     args = ap.parse_args()
     pl.seed_everything(0, workers=True)
     torch.use_deterministic_algorithms(True)
-    dm = GazeDataModule("osie-sample", root=str(SAMPLE_DIR / "osie"), image_size=(64, 96), batch_size=8,
-                        max_length=12, fractions=(0.75, 0.25, 0.0), seed=0)
+    common = {"root": str(SAMPLE_DIR / "osie"), "image_size": (64, 96), "max_length": 12,
+              "fractions": (0.75, 0.25, 0.0), "seed": 0}
+    dm = (ImageGroupedDataModule("osie-sample", images_per_batch=1, **common) if args.grouped
+          else GazeDataModule("osie-sample", batch_size=8, **common))
     dm.setup("fit")
     # no dropout, no flips: the only randomness left is the shuffle order, which the checkpoint carries
     model = create_model("tpp-tiny", dropout=0.0, flip_augment=False, cosine_schedule=not args.no_schedule)
