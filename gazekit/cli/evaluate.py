@@ -70,12 +70,12 @@ def json_clean(value):
 
 
 def run(args) -> int:
-    from gazekit.cli.predict import load_model
     from gazekit.datasets.splits import split_by
     from gazekit.datasets.table import open_dataset
     from gazekit.evaluation import get_evaluator
+    from gazekit.models.registry import load_predictor
 
-    model = load_model(args.model)
+    model = load_predictor(args.model)
     data = open_dataset(args.data, root=args.root)
     names = sorted(set(data.scanpaths.image))
     train_images = None

@@ -41,13 +41,6 @@ def add_arguments(p) -> None:
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
 
 
-def load_model(spec: str):
-    """A model from a spec: registered name, ``NAME:WEIGHTS`` or a TPP checkpoint path (see module docstring)."""
-    from gazekit.models.registry import load_predictor
-
-    return load_predictor(spec)
-
-
 def _read_boxes(path: str | None, image_name: str):
     if path is None:
         return None, None
@@ -113,6 +106,7 @@ def run(args) -> int:
     import torch
 
     from gazekit.images import load_image
+    from gazekit.models.registry import load_predictor
     from gazekit.progress import new_progress
     from gazekit.scanpaths import Scanpaths
 
@@ -120,7 +114,7 @@ def run(args) -> int:
         raise InvalidInputError(f"--n-samples must be >= 1, got {args.n_samples}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = load_model(args.model)
+    model = load_predictor(args.model)
     results = []
     with new_progress() as progress:
         task = progress.add_task("predicting", total=len(args.images))

@@ -4,8 +4,9 @@ Every process builds the same pair lists; :class:`ShardedPairScorer` scores one 
 each rank and gathers the per-pair values, so every rank holds the full ``[P, K]`` table in the single-process
 order. Means, per-group rows and KL histograms are then computed from the very same values as in one process: the
 only possible difference is float rounding inside a metric whose chunks are padded differently (<= 1e-12 in the
-tests). Sequence-score clusters, when fitted, are fitted image by image with the images split over the ranks. The process group is any initialised :mod:`torch.distributed` group (gloo on CPU); ``gazekit score``
-starts it with Lightning Fabric.
+tests). Sequence-score clusters, when fitted, are fitted image by image with the images split over the ranks.
+The process group is any initialised :mod:`torch.distributed` group (gloo on CPU); ``gazekit score`` starts it with
+Lightning Fabric.
 """
 
 from __future__ import annotations

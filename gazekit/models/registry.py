@@ -37,7 +37,7 @@ def create_model(name: str, pretrained: str | None = None, **kwargs):
 
 # Registered models whose shipped weights also load as inference-only modules that import neither Lightning nor
 # timm (a much faster start for `gazekit predict`): name -> "module:function" returning the model in eval mode.
-# tests/models/test_tpp.py checks each gives the same predictions as create_model(name).
+# tests/models/test_tpp_inference.py checks each gives the same predictions as create_model(name).
 FAST_PREDICTORS = {"tpp-osie": "gazekit.models.tpp_core:load_shipped_osie"}
 
 
