@@ -1,0 +1,128 @@
+"""Validation policies of :class:`~gazekit.scanpaths.Scanpaths`: what a check found, and what was dropped or
+clipped because of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+from gazekit.errors import DataFormatError, InvalidInputError
+
+
+@dataclass
+class ValidationReport:
+    """What a validation policy did: counts of dropped/clipped fixations and scanpaths, by reason."""
+
+    dropped_fixations: dict[str, int] = field(default_factory=dict)
+    clipped_fixations: dict[str, int] = field(default_factory=dict)
+    dropped_scanpaths: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, reason: str, n: int = 1) -> None:
+        if n:
+            bucket = getattr(self, kind)
+            bucket[reason] = bucket.get(reason, 0) + int(n)
+
+    def merge(self, other: "ValidationReport") -> "ValidationReport":
+        for kind in ("dropped_fixations", "clipped_fixations", "dropped_scanpaths"):
+            for reason, n in getattr(other, kind).items():
+                self.add(kind, reason, n)
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return not (self.dropped_fixations or self.clipped_fixations or self.dropped_scanpaths)
+
+    def __str__(self) -> str:
+        if self.empty:
+            return "nothing dropped or clipped"
+        parts = []
+        for kind, label in (("dropped_fixations", "dropped fixations"), ("clipped_fixations", "clipped fixations"),
+                            ("dropped_scanpaths", "dropped scanpaths")):
+            bucket = getattr(self, kind)
+            if bucket:
+                parts.append(f"{label}: " + ", ".join(f"{n} ({r})" for r, n in sorted(bucket.items())))
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"dropped_fixations": dict(self.dropped_fixations), "clipped_fixations": dict(self.clipped_fixations),
+                "dropped_scanpaths": dict(self.dropped_scanpaths)}
+
+
+
+class _ValidationMixin:
+    """``Scanpaths.validate``."""
+
+    def validate(self, on_invalid: str = "raise", *, source: object = None) -> tuple["Scanpaths", ValidationReport]:
+        """Check fixations for NaN coordinates, non-positive durations and positions outside the image.
+
+        Args:
+            on_invalid: ``"raise"`` (DataFormatError naming the record and field), ``"drop"`` (remove the bad
+                fixations and count them) or ``"clip"`` (clip out-of-image positions to the image, drop the rest).
+            source: file or dataset name used in error messages.
+        Returns:
+            the checked batch and a :class:`ValidationReport` of what was dropped or clipped.
+        """
+        if on_invalid not in ("raise", "drop", "clip"):
+            raise InvalidInputError(f"Expected argument `on_invalid` to be one of ['raise', 'drop', 'clip'] "
+                                    f"but got {on_invalid!r}")
+        report = ValidationReport()
+        mask = self.mask
+        nan_xy = (torch.isnan(self.x) | torch.isnan(self.y)) & mask
+        bad_dur = (self.duration <= 0) & mask  # NaN (absent) durations are allowed
+        w, h = self.image_size[:, 0:1], self.image_size[:, 1:2]
+        outside = ((self.x < 0) | (self.y < 0) | (self.x > w) | (self.y > h)) & mask & ~nan_xy
+        outside &= ~torch.isnan(w) & ~torch.isnan(h)
+        problems = (("nan coordinate", nan_xy, "x/y"), ("non-positive duration", bad_dur, "duration_ms"),
+                    ("outside the image", outside, "x/y"))
+        if on_invalid == "raise":
+            for reason, where, field_name in problems:
+                if where.any():
+                    i, j = (int(v) for v in where.nonzero()[0])
+                    raise DataFormatError(
+                        f"fixation {j} is invalid ({reason}: x={float(self.x[i, j])}, y={float(self.y[i, j])}, "
+                        f"duration={float(self.duration[i, j])}); pass on_invalid='drop' or 'clip' to handle it",
+                        file=source, record=f"{i} (image {self.image[i]!r}, subject {self.subject[i]!r})",
+                        field=field_name)
+            return self, report
+        x, y = self.x.clone(), self.y.clone()
+        drop = nan_xy | bad_dur
+        if on_invalid == "clip":
+            x = torch.where(outside, torch.minimum(x.clamp(min=0), w.expand_as(x)), x)
+            y = torch.where(outside, torch.minimum(y.clamp(min=0), h.expand_as(y)), y)
+            report.add("clipped_fixations", "outside the image", int((outside & ~drop).sum()))
+        else:
+            drop = drop | outside
+        for reason, where, _ in problems:
+            if on_invalid == "clip" and reason == "outside the image":
+                continue
+            report.add("dropped_fixations", reason, int((where & ~_earlier(problems, reason)).sum()))
+        if not drop.any():
+            return replace(self, x=x, y=y), report
+        keep = mask & ~drop
+        return _compact(replace(self, x=x, y=y), keep), report
+
+
+def _earlier(problems, reason) -> Tensor:
+    """Mask of fixations already counted under an earlier reason (each fixation is counted once)."""
+    out = None
+    for r, where, _ in problems:
+        if r == reason:
+            break
+        out = where if out is None else out | where
+    return out if out is not None else torch.zeros_like(problems[0][1])
+
+
+def _compact(sp, keep: Tensor):
+    """Remove fixations where ``keep`` is False, shifting the rest left."""
+    lengths = keep.sum(dim=1)
+    length = int(lengths.max()) if len(sp) else 0
+    order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :length]
+    valid = torch.arange(length, device=sp.device)[None] < lengths[:, None]
+
+    def gather(t):
+        return torch.gather(t, 1, order) * valid
+
+    return replace(sp, x=gather(sp.x), y=gather(sp.y), t_start=gather(sp.t_start), duration=gather(sp.duration),
+                   lengths=lengths, fixation_attrs={k: gather(v) for k, v in sp.fixation_attrs.items()})
