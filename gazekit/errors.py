@@ -10,6 +10,7 @@ __all__ = [
     "GazekitError",
     "DataFormatError",
     "DatasetNotFoundError",
+    "DiskFullError",
     "InvalidInputError",
     "UnknownNameError",
 ]
@@ -49,6 +50,22 @@ class DatasetNotFoundError(GazekitError, FileNotFoundError):
         msg = f"dataset {name!r}: {missing} not found under root {str(root)!r}."
         msg += " " + (hint or "Pass --root DIR (or root=...) pointing at the dataset folder, or set $GAZEKIT_DATA.")
         super().__init__(msg)
+
+
+class DiskFullError(GazekitError, OSError):
+    """An output could not be written because the disk (or the user's quota) is full. Nothing was written under
+    the destination's name: it still holds its previous content, or does not exist."""
+
+    def __init__(self, path: object):
+        import errno
+
+        self.path = path
+        super().__init__(errno.ENOSPC, f"no space left on the device to write {str(path)!r}; nothing was written "
+                                       f"there (free some space, or write somewhere else, and run again)")
+        self.filename = str(path)
+
+    def __str__(self) -> str:
+        return self.args[1]
 
 
 class InvalidInputError(GazekitError, ValueError):

@@ -1,4 +1,4 @@
-"""What every dataset reader returns, and the parse-once cache they share.
+"""What every dataset reader returns (the parse-once cache they share is :mod:`gazekit.datasets.cache`).
 
 A reader is a function registered with ``@register_dataset(name, ...)``::
 
@@ -10,19 +10,14 @@ metric; they produce :class:`~gazekit.scanpaths.Scanpaths` and say what they dro
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gazekit.errors import GazekitError
-from gazekit.paths import cache_dir, data_root
+from gazekit.datasets.cache import CACHE_VERSION, cached_scanpaths
+from gazekit.paths import data_root
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
-CACHE_VERSION = 1  # bump when the parsed representation changes
+__all__ = ["GazeDataset", "resolve_root", "cached_scanpaths", "CACHE_VERSION"]
 
 
 @dataclass
@@ -80,35 +75,3 @@ class GazeDataset:
 def resolve_root(root, default_subdir: str) -> Path:
     """``root`` if given, else ``data_root() / default_subdir``."""
     return Path(root).expanduser() if root is not None else data_root() / default_subdir
-
-
-def cached_scanpaths(key: str, sources: list[Path], build: Callable[[], tuple[Scanpaths, ValidationReport]], *,
-                     enabled: bool = True, options: dict | None = None) -> tuple[Scanpaths, ValidationReport]:
-    """Parse once: the result of ``build()`` is stored as Parquet in the cache, keyed by ``key``, the reader
-    ``options`` and each source file's path, size and modification time (so an edited file is re-parsed)."""
-    if not enabled:
-        return build()
-    h = hashlib.sha256()
-    h.update(f"{key}|v{CACHE_VERSION}|{json.dumps(options or {}, sort_keys=True, default=str)}".encode())
-    for src in sources:
-        st = Path(src).stat()
-        h.update(f"|{Path(src).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-    base = cache_dir() / f"{key}-{h.hexdigest()[:16]}"
-    table, report_file = base.with_suffix(".parquet"), base.with_suffix(".report.json")
-    if table.exists() and report_file.exists():
-        try:
-            report = ValidationReport(**json.loads(report_file.read_text()))
-            return Scanpaths.load(table), report
-        except (GazekitError, ValueError, TypeError, OSError):
-            pass  # a damaged cache entry is rebuilt, never trusted
-    scanpaths, report = build()
-    # unique temporary names + atomic renames: parallel processes (pytest -n, DataLoader workers) may build the
-    # same entry at once; the report lands before the table, so a visible table always has its report
-    unique = f".{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    tmp_report = base.with_name(base.name + unique + ".json")
-    tmp_report.write_text(json.dumps(report.to_dict()))
-    tmp_report.replace(report_file)
-    tmp = base.with_name(base.name + unique + ".parquet")
-    scanpaths.save(tmp)
-    tmp.replace(table)
-    return scanpaths, report

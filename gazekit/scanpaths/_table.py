@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gazekit._atomic import atomic_path, write_text
 from gazekit.errors import DataFormatError, InvalidInputError
 from gazekit.scanpaths._columns import FIX_PREFIX, SCANPATH_NUMERIC_COLUMNS, SP_PREFIX, STRING_ATTRS
 
@@ -159,22 +160,25 @@ def _as_strings(series) -> list[str]:
 
 
 def write_table(df, path: str | Path) -> Path:
-    """Write a long-form table losslessly: CSV (shortest round-trip float text), Parquet, or JSON records."""
+    """Write a long-form table losslessly: CSV (shortest round-trip float text), Parquet, or JSON records.
+
+    The write is atomic (:mod:`gazekit._atomic`): ``path`` ends up holding its old content or the whole table."""
     path = Path(path)
     suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    elif suffix in (".parquet", ".pq"):
-        df.to_parquet(path, index=False)
-    elif suffix == ".json":
+    if suffix not in (".csv", ".parquet", ".pq", ".json"):
+        raise InvalidInputError(f"unsupported table format {suffix!r} for {str(path)!r}: use .csv, .parquet or .json")
+    if suffix == ".json":
         # pandas' to_json rounds floats to 15 digits; json.dumps keeps Python's shortest round-trip repr.
         records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
                    for row in df.to_dict(orient="records")]
-        path.write_text(json.dumps({"format": "gazekit-scanpaths", "version": 1, "columns": list(df.columns),
-                                    "rows": records}, default=_json_default))
-    else:
-        raise InvalidInputError(f"unsupported table format {suffix!r} for {str(path)!r}: use .csv, .parquet or .json")
+        write_text(path, json.dumps({"format": "gazekit-scanpaths", "version": 1, "columns": list(df.columns),
+                                     "rows": records}, default=_json_default))
+        return path
+    with atomic_path(path) as tmp:  # a killed run leaves the old file or the new one, never a truncated table
+        if suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
     return path
 
 
