@@ -95,7 +95,8 @@ def run(args) -> int:
     else:
         print(json.dumps(result, indent=1, default=str))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(json_clean(result), indent=1, default=str, allow_nan=False))
+        from gazekit._atomic import write_text
+
+        write_text(args.json, json.dumps(json_clean(result), indent=1, default=str, allow_nan=False))
         print(f"wrote {args.json}")
     return 0

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+from gazekit._atomic import atomic_path, write_text
 from gazekit.errors import GazekitError, InvalidInputError
 
 COMMAND = "score"
@@ -182,13 +183,12 @@ def run(args) -> int:
     for label, reason in result.skipped.items():
         console.print(f"[yellow]skipped {label}: {reason}[/yellow]")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+        write_text(args.json, json.dumps(result.to_dict(), indent=2))
     if args.csv:
         import pandas as pd
 
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(result.rows).to_csv(args.csv, index=False)
+        with atomic_path(args.csv) as tmp:
+            pd.DataFrame(result.rows).to_csv(tmp, index=False)
     if not result.rows:
         console.print("[red]no metric could be computed[/red]")
         return 1

@@ -193,7 +193,9 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         self.priors = checkpoint.get("freeview_priors")
 
     def save_priors(self, path) -> None:
-        path.write_text(json.dumps(self._need(), indent=1))
+        from gazekit._atomic import write_text
+
+        write_text(path, json.dumps(self._need(), indent=1))
 
 
 def _load_priors(tag: str | None) -> dict | None:

@@ -308,9 +308,11 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, path: str | Path) -> Path:
         """Write ``{"config": hyper-parameters, "state_dict"}`` (a plain torch file) to ``path``."""
+        from gazekit._atomic import atomic_path
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"format": "gazekit-oat", "config": dict(self.hparams), "state_dict": self.state_dict()}, path)
+        with atomic_path(path) as tmp:
+            torch.save({"format": "gazekit-oat", "config": dict(self.hparams), "state_dict": self.state_dict()}, tmp)
         return path
 
 

@@ -354,7 +354,10 @@ class TPPGazeCore(nn.Module):
             graph = freeze_backbone(self.backbone)
             if graph is not None:
                 state["backbone_graph"] = graph
-        torch.save(state, str(path))
+        from gazekit._atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(state, str(tmp))
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
     @classmethod

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gazekit._atomic import atomic_path
 from gazekit.errors import InvalidInputError
 
 
@@ -27,9 +28,9 @@ def _save(fig, out: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
     return out
 

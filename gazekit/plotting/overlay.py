@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gazekit._atomic import atomic_path
 from gazekit.errors import InvalidInputError
 from gazekit.scanpaths import Scanpaths
 
@@ -40,9 +41,9 @@ def _figure(width: int, height: int, max_inches: float = 10.0):
 
 def _save(fig, out: str | Path) -> Path:
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     # zlib level 3 instead of 6: PNG encoding took most of the drawing time, for files ~10 % larger.
-    fig.savefig(out, **({"pil_kwargs": {"compress_level": 3}} if out.suffix.lower() == ".png" else {}))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, **({"pil_kwargs": {"compress_level": 3}} if out.suffix.lower() == ".png" else {}))
     return out
 
 

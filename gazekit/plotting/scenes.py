@@ -3,12 +3,14 @@ animated GIF of a scanpath unfolding fixation by fixation."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gazekit._atomic import atomic_path
 from gazekit.errors import InvalidInputError
 from gazekit.plotting.overlay import plot_density_heatmap, plot_scanpath_overlay
 from gazekit.scanpaths import Scanpaths
@@ -70,20 +72,20 @@ def plot_side_by_side(image, panels: dict[str, Scanpaths], out: str | Path, *, r
         raise InvalidInputError("plot_side_by_side needs at least one panel")
     out = Path(out)
     tiles = []
-    for name, sp in panels.items():
-        if len(sp) == 0:
-            raise InvalidInputError(f"panel {name!r} has no scanpath")
-        tmp = out.with_name(f".{out.stem}-{len(tiles)}.png")
-        picked = list(range(len(sp) if rows is None else min(rows, len(sp))))
-        plot_scanpath_overlay(image, sp, tmp, rows=picked, title=f"{name} ({len(picked)} of {len(sp)})")
-        tiles.append(_png_array(tmp))
-        tmp.unlink()
+    with tempfile.TemporaryDirectory(prefix="gazekit-tiles-") as scratch:  # never beside ``out``
+        for name, sp in panels.items():
+            if len(sp) == 0:
+                raise InvalidInputError(f"panel {name!r} has no scanpath")
+            tile = Path(scratch) / f"tile{len(tiles)}.png"
+            picked = list(range(len(sp) if rows is None else min(rows, len(sp))))
+            plot_scanpath_overlay(image, sp, tile, rows=picked, title=f"{name} ({len(picked)} of {len(sp)})")
+            tiles.append(_png_array(tile))
     height = max(t.shape[0] for t in tiles)
     gap = np.full((height, 8, 3), 255, np.uint8)
     padded = [np.pad(t, ((0, height - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in tiles]
     joined = np.concatenate([x for t in padded for x in (t, gap)][:-1], axis=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(joined).save(out)
+    with atomic_path(out) as tmp:
+        Image.fromarray(joined).save(tmp)
     return out
 
 
@@ -119,6 +121,6 @@ def animate_scanpath(image, scanpaths: Scanpaths, out: str | Path, *, row: int =
         d = dur[k - 1]
         durations.append(int(d) if ms_per_frame is None and np.isfinite(d) and d > 0 else (ms_per_frame or 300))
     durations[-1] = max(durations[-1], 1500)  # hold the full scanpath before looping
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    with atomic_path(out) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return out

@@ -16,6 +16,7 @@ import pandas as pd
 
 from gazekit.datasets.raw.recording import EVENT_COLUMNS, RawRecording
 from gazekit.datasets.raw.registry import register_reader
+from gazekit._atomic import write_bytes
 from gazekit.errors import DataFormatError
 
 __all__ = ["REMODNAV_KINDS", "BidsEvents", "read_bids_events", "write_bids_events"]
@@ -50,9 +51,7 @@ class BidsEvents:
         columns = [self.text[c].astype(str).tolist() for c in self.text.columns]
         rows = ["\t".join(self.text.columns)] + ["\t".join(r) for r in zip(*columns)]
         body = self.newline.join(rows) + (self.newline if self.trailing_newline else "")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(body.encode("utf-8"))
-        return path
+        return write_bytes(path, body.encode("utf-8"))
 
     def events(self, kinds: dict[str, str] | None = None) -> pd.DataFrame:
         """The events in gazekit's tracker-event table (``EVENT_COLUMNS`` plus ``label``), times in ms."""
@@ -129,8 +128,7 @@ def write_bids_events(events: BidsEvents | pd.DataFrame, path: str | Path) -> Pa
         return events.write(path)
     buf = io.StringIO()
     events.to_csv(buf, sep="\t", index=False, na_rep="n/a", lineterminator="\n", float_format=None)
-    Path(path).write_text(buf.getvalue())
-    return Path(path)
+    return write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 @register_reader("bids_events", suffixes=("_events.tsv", "_events.tsv.gz"),

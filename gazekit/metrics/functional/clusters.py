@@ -208,10 +208,9 @@ class SequenceClusters:
                                  "n_points": c.n_points} for k, c in sorted(self.clusters.items())}}
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict()))  # shortest round-trip floats: lossless
-        return path
+        from gazekit._atomic import write_text
+
+        return write_text(path, json.dumps(self.to_dict()))  # shortest round-trip floats: lossless
 
     @classmethod
     def builtin(cls, name: str) -> SequenceClusters:
