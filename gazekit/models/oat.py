@@ -183,7 +183,9 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
     @torch.no_grad()
     def decode(self, batch: dict, n_samples: int = 1, temperature: float = 1.0, max_fixations: int | None = None,
                generator: torch.Generator | None = None) -> dict:
-        """Decode ``n_samples`` object sequences per layout in one batched loop (``temperature == 0``: greedy).
+        """Decode ``n_samples`` object sequences per layout in one batched loop (``temperature == 0``: greedy:
+        the most likely object at each step, and the stop slot once the model's probability of having stopped
+        by this step reaches 1/2; at most ``max_fixations`` steps either way).
 
         Returns ``objects`` ``[B * n_samples, L]`` (object indices, -1 after the end; row ``i * n_samples + k`` is
         sample k of layout i), ``lengths``, ``stopped`` (True where the stop slot ended the sequence rather than
@@ -205,11 +207,17 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         durations = torch.zeros(m, 0, dtype=torch.float64, device=memory.device)
         done = torch.zeros(m, dtype=torch.bool, device=memory.device)
         stopped = torch.zeros_like(done)
+        log_survival = torch.zeros(m, dtype=torch.float64, device=memory.device)  # log P(no stop yet)
         for _ in range(cap):
             logits, dur = self.step_outputs(memory, mask, objects)
             last = logits[:, -1].float()
             if temperature == 0:
-                choice = last.argmax(-1)
+                # argmax alone never stops while one object outscores the stop slot, so a target-absent search
+                # could refixate until the cap; stop, as sampling does in distribution, once the model's own
+                # per-step stop probabilities along this path make stopping-by-now more likely than not (the
+                # median stopping time)
+                log_survival += torch.log1p(-torch.softmax(last.double(), -1)[:, n].clamp(max=1 - 1e-12))
+                choice = torch.where(log_survival <= -math.log(2.0), n, last.argmax(-1))
             else:
                 probs = torch.softmax(last / temperature, -1)
                 choice = torch.multinomial(probs, 1, generator=generator).squeeze(1)

@@ -49,8 +49,8 @@ def test_target_absent_trials_end_with_stop(model, held_out):
     absent = [i for i in test if ds.scanpaths.condition[i] == "absent"][:150]
     trials = ObjArrayTrials(ds, np.array(absent), max_len=50)
     batch = collate_trials([trials[k] for k in range(len(trials))], objarray_crop_bank(ds, 32), trials.centres)
-    # sampling (the evaluation's and the CLI's default) ends every absent search with the stop slot; greedy
-    # decoding can lock into refixation loops (a known limit of per-step argmax, reported in the README)
+    # sampling (the evaluation's and the CLI's default) ends every absent search with the stop slot (greedy
+    # decoding's stop rule: tests/models/test_oat_greedy.py)
     sampled = model.decode(batch, n_samples=4, temperature=1.0, max_fixations=20,
                            generator=torch.Generator().manual_seed(0))
     assert float(sampled["stopped"].float().mean()) >= 0.98
