@@ -11,15 +11,22 @@ has no subject names); ``trial`` is ``"<img>/<subject>"``; ``task`` is ``"freevi
 the value of the original toolbox's 1-degree Gaussian (not stated in the paper).
 
 ``osie-sample`` reads the same format from the handful of images shipped inside gazekit (``gazekit/_sample``).
+
+Other data sets stored in this layout (a user's own folder, EyeCrowd, ...) are read by
+:func:`load_osie_format` with an :class:`OsieFormat` holding their own name, licence, citation, pixels per degree
+and viewing time. Image sizes are read from the image files (header only, EXIF rotation applied); 800 x 600 is
+assumed only for an OSIE image whose file is absent.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from gazekit.datasets._common import ScanpathBuilder, check_policy, load_mat, numeric_vector, require_file, text
+from gazekit.datasets._images import ImageIndex, image_sizes, index_images, list_images
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
 from gazekit.errors import DataFormatError
@@ -29,8 +36,54 @@ from gazekit.progress import track
 WIDTH, HEIGHT = 800, 600
 PPD = 24.0
 VIEWING_TIME_MS = 3000.0
-META = {"licence": "MIT", "citation": "Xu et al., Predicting human gaze beyond pixels, JoV 2014",
-        "ppd_note": "24 px/deg from the original toolbox's Gaussian; not checked against the paper"}
+
+
+@dataclass(frozen=True)
+class OsieFormat:
+    """What the OSIE-format reader needs to know about one data set stored in that layout.
+
+    Attributes:
+        name: data set name written into the scanpaths and the ``GazeDataset``.
+        licence, citation: reported by ``gazekit data info`` (in ``meta``).
+        ppd: pixels per degree, or None when unknown; ``ppd_note`` says where the value comes from.
+        viewing_time_ms: how long each image was shown, or None when not stated.
+        fixations_file, stimuli_dir: paths relative to the data set folder.
+        default_size: ``(width, height)`` used only for images whose file is absent (None: unknown size, so
+            positions of those images are not checked against a border).
+        xy_offset: subtracted from x and y (1.0 for 1-based MATLAB pixel indices, 0.0 for positions kept as
+            recorded).
+        skip_absent_images: skip the entries whose image file is absent (counted in ``meta``); for files that
+            cover more images than the folder holds.
+        description: one line for ``meta``.
+    """
+
+    name: str
+    licence: str = "not stated"
+    citation: str = ""
+    ppd: float | None = None
+    ppd_note: str = ""
+    viewing_time_ms: float | None = None
+    fixations_file: str = "fixations.mat"
+    stimuli_dir: str = "stimuli"
+    default_size: tuple[int, int] | None = None
+    xy_offset: float = 0.0
+    skip_absent_images: bool = False
+    description: str = ""
+
+    def meta(self) -> dict:
+        out = {"licence": self.licence, "citation": self.citation, "format": "osie (fixations.mat + stimuli/)"}
+        if self.ppd_note:
+            out["ppd_note"] = self.ppd_note
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+OSIE = OsieFormat(
+    name="osie", licence="MIT", citation="Xu et al., Predicting human gaze beyond pixels, JoV 2014", ppd=PPD,
+    ppd_note="24 px/deg from the original toolbox's Gaussian; not checked against the paper",
+    viewing_time_ms=VIEWING_TIME_MS, default_size=(WIDTH, HEIGHT))
+META = OSIE.meta()
 
 
 def _entries(value) -> list:
@@ -40,13 +93,24 @@ def _entries(value) -> list:
     return [value]
 
 
-def parse_osie(path: Path, *, on_invalid: str = "raise", dataset: str = "osie"):
-    """Parse an OSIE ``fixations.mat`` into (Scanpaths, ValidationReport)."""
+def parse_osie(path: Path, *, on_invalid: str = "raise", dataset: str = "osie", fmt: OsieFormat | None = None,
+               sizes: dict[str, tuple[int, int]] | None = None, present: set[str] | None = None):
+    """Parse a ``fixations.mat`` in the OSIE layout into (Scanpaths, ValidationReport).
+
+    Args:
+        fmt: the data set's metadata (default: OSIE's, under the name ``dataset``).
+        sizes: image name -> (width, height) read from the image files; images not in it get
+            ``fmt.default_size``.
+        present: image names whose files exist; with ``fmt.skip_absent_images`` the entries of other images
+            are skipped and counted (``dropped_scanpaths["image file absent"]``, one per subject slot).
+    """
+    fmt = fmt or replace(OSIE, name=dataset)
+    sizes = sizes or {}
     mat = load_mat(path)
     if "fixations" not in mat:
         raise DataFormatError(f"no variable 'fixations' (found {sorted(k for k in mat if not k.startswith('__'))})",
                               file=path, field="fixations")
-    builder = ScanpathBuilder(path, on_invalid, dataset)
+    builder = ScanpathBuilder(path, on_invalid, fmt.name)
     entries = _entries(mat["fixations"])
     for i, entry in enumerate(track(entries, f"parsing {path.name}: images")):
         record = f"fixations{{{i + 1}}}"
@@ -58,6 +122,10 @@ def parse_osie(path: Path, *, on_invalid: str = "raise", dataset: str = "osie"):
         except DataFormatError as err:
             builder.bad_record(err, "missing or mistyped field")
             continue
+        if fmt.skip_absent_images and present is not None and img not in present:
+            builder.report.add("dropped_scanpaths", "image file absent", len(_entries(subjects)))
+            continue
+        size = sizes.get(img, fmt.default_size)
         for j, subj in enumerate(_entries(subjects)):
             rec = f"{record}.subjects{{{j + 1}}} (image {img!r})"
             try:
@@ -69,20 +137,54 @@ def parse_osie(path: Path, *, on_invalid: str = "raise", dataset: str = "osie"):
             except DataFormatError as err:
                 builder.bad_record(err, "missing or mistyped field")
                 continue
-            builder.add(values["fix_x"], values["fix_y"], None, values["fix_duration"], image=img, subject=str(j + 1),
-                        trial=f"{img}/{j + 1}", task="freeview", image_size=(WIDTH, HEIGHT), ppd=PPD, record=rec)
+            builder.add(values["fix_x"] - fmt.xy_offset, values["fix_y"] - fmt.xy_offset, None,
+                        values["fix_duration"], image=img, subject=str(j + 1), trial=f"{img}/{j + 1}",
+                        task="freeview", image_size=size, ppd=fmt.ppd, record=rec)
     return builder.build()
 
 
-def _load(name: str, root: Path, on_invalid: str, cache: bool) -> GazeDataset:
+def _entry_images(mat: dict) -> list[str]:
+    """Image names of a loaded fixations.mat (unreadable names are left to the parser, which reports them)."""
+    names = []
+    for entry in _entries(mat.get("fixations", [])):
+        value = getattr(entry, "img", None)
+        if isinstance(value, (str, np.str_)):
+            names.append(str(value))
+    return names
+
+
+def load_osie_format(fmt: OsieFormat, root, *, on_invalid: str = "raise", cache: bool = True) -> GazeDataset:
+    """Read any data set stored in the OSIE layout (``fmt.fixations_file`` + ``fmt.stimuli_dir``) as a
+    :class:`GazeDataset` named and described by ``fmt``, with image sizes read from the image files.
+
+    Image names match files by name, then by stem (see :mod:`gazekit.datasets._images`). Scanpaths of images
+    without a file get ``fmt.default_size`` (or an unknown size) unless ``fmt.skip_absent_images``. The parse is
+    cached; the cache entry depends on the fixation file and on every image file (path, size, mtime).
+    """
     check_policy(on_invalid)
-    path = require_file(name, root, "fixations.mat")
-    scanpaths, report = cached_scanpaths(name, [path], lambda: parse_osie(path, on_invalid=on_invalid, dataset=name),
-                                         enabled=cache, options={"on_invalid": on_invalid})
-    stimuli = root / "stimuli"
-    images = {img: stimuli / img for img in sorted(set(scanpaths.image)) if (stimuli / img).is_file()}
-    return GazeDataset(name, scanpaths, root, images=images, viewing_time_ms=VIEWING_TIME_MS, report=report,
-                       meta=dict(META))
+    root = Path(root).expanduser()
+    path = require_file(fmt.name, root, fmt.fixations_file)
+    stimuli = root / fmt.stimuli_dir
+    files = list_images(stimuli) if stimuli.is_dir() else []
+
+    def build():
+        names = _entry_images(load_mat(path))
+        index = index_images(stimuli, names, files=files) if files else ImageIndex()
+        return parse_osie(path, on_invalid=on_invalid, fmt=fmt, sizes=image_sizes(index.files),
+                          present=set(index.files))
+
+    options = {"on_invalid": on_invalid, "format": asdict(fmt)}
+    scanpaths, report = cached_scanpaths(fmt.name, [path, *files], build, enabled=cache, options=options)
+    index = index_images(stimuli, set(scanpaths.image), files=files) if files else ImageIndex()
+    meta = {**fmt.meta(), "images_without_file": len(index.missing) if files else len(set(scanpaths.image))}
+    if index.missing:
+        meta["images_without_file_examples"] = index.missing[:5]
+    return GazeDataset(fmt.name, scanpaths, root, images=dict(index.files), viewing_time_ms=fmt.viewing_time_ms,
+                       report=report, meta=meta)
+
+
+def _load(name: str, root: Path, on_invalid: str, cache: bool) -> GazeDataset:
+    return load_osie_format(replace(OSIE, name=name), root, on_invalid=on_invalid, cache=cache)
 
 
 @register_dataset("osie", description="OSIE free viewing, 600 images x 15 subjects, 800x600, 3 s", has_images=True,
