@@ -41,7 +41,7 @@ def add_arguments(parser) -> None:
 
 def _load(args, console):
     from gazekit.datasets.registry import DATASETS
-    from gazekit.datasets.table import open_dataset
+    from gazekit.cli._common import open_source
     from gazekit.errors import InvalidInputError
 
     kwargs = {"cache": not args.no_cache}
@@ -65,7 +65,7 @@ def _load(args, console):
 
     if bars_enabled(console):  # the reader draws a bar over its records while it parses (first use only)
         console.print(f"[bold]loading {args.dataset}[/] (parsing raw files on first use, then from the cache)")
-    data = open_dataset(args.dataset, root=args.root, **kwargs)
+    data = open_source(args.dataset, root=args.root, **kwargs)
     return data, time.perf_counter() - start
 
 

@@ -10,8 +10,9 @@ baselines are then fitted on the same images, which the output says).
 from __future__ import annotations
 
 import json
-import math
-from pathlib import Path
+
+from gazekit.cli._common import format_cell, open_source, write_json
+from gazekit.cli._common import print_table as _print_table
 
 COMMAND = "evaluate"
 HELP = "score a model against human scanpaths, baselines and the human ceiling"
@@ -34,49 +35,23 @@ def add_arguments(p) -> None:
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.3f}"
-    return "" if v is None else str(v)
-
-
 def print_table(rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     methods: list[str] = []
     for r in rows:
         for k in r:
             if k not in ("metric", "higher_is_better") and k not in methods:
                 methods.append(k)
-    table = Table(show_lines=False)
-    table.add_column("metric")
-    for m in methods:
-        table.add_column(m, justify="right")
-    for r in rows:
-        table.add_row(r["metric"], *(_fmt(r.get(m)) for m in methods))
-    Console().print(table)
-
-
-def json_clean(value):
-    """NaN/inf -> None, recursively (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_clean(v) for v in value]
-    return value
+    cells = [[r["metric"], *(format_cell(r.get(m), digits=3, none="") for m in methods)] for r in rows]
+    _print_table(["metric", *((m, {"justify": "right"}) for m in methods)], cells, show_lines=False)
 
 
 def run(args) -> int:
     from gazekit.datasets.splits import split_by
-    from gazekit.datasets.table import open_dataset
     from gazekit.evaluation import get_evaluator
     from gazekit.models.registry import load_predictor
 
     model = load_predictor(args.model)
-    data = open_dataset(args.data, root=args.root)
+    data = open_source(args.data, root=args.root)
     names = sorted(set(data.scanpaths.image))
     train_images = None
     if args.split != "all":
@@ -95,8 +70,6 @@ def run(args) -> int:
     else:
         print(json.dumps(result, indent=1, default=str))
     if args.json:
-        from gazekit._atomic import write_text
-
-        write_text(args.json, json.dumps(json_clean(result), indent=1, default=str, allow_nan=False))
+        write_json(args.json, result, indent=1, strict=True)
         print(f"wrote {args.json}")
     return 0

@@ -44,7 +44,7 @@ def _need(args, n: int, what: str) -> list[str]:
 
 
 def _for_image(sp, image_path: str, subject: str | None):
-    from gazekit.cli.score import load_scanpaths
+    from gazekit.cli._common import load_scanpaths
 
     sp = load_scanpaths(sp) if isinstance(sp, str) else sp
     name, stem = Path(image_path).name, Path(image_path).stem
@@ -130,7 +130,7 @@ def run(args) -> int:
     elif kind == "durations":
         if not args.inputs:
             raise InvalidInputError("gazekit plot durations needs at least one scanpath table or dataset name")
-        from gazekit.cli.score import load_scanpaths
+        from gazekit.cli._common import load_scanpaths
 
         data = {}
         for src in args.inputs:

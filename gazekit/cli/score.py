@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import math
-from pathlib import Path
-
-from gazekit._atomic import atomic_path, write_text
+from gazekit.cli._common import format_cell as _fmt
+from gazekit.cli._common import load_scanpaths, print_table, write_csv, write_json
 from gazekit.errors import GazekitError, InvalidInputError
 
 COMMAND = "score"
@@ -40,69 +37,33 @@ def add_arguments(parser) -> None:
                              "equal one process's (default: %(default)s)")
 
 
-def load_scanpaths(source: str):
-    """A table file (by suffix) or a registered dataset name -> Scanpaths."""
-    from gazekit.scanpaths import Scanpaths
-
-    path = Path(source)
-    if path.suffix.lower() in (".csv", ".parquet", ".pq", ".json") or path.exists():
-        return Scanpaths.load(path)
-    from gazekit.datasets import load_dataset
-
-    return load_dataset(source).scanpaths
-
-
 def _print_listing(console) -> None:
-    from rich.table import Table
-
     from gazekit.metrics.protocols import PROTOCOLS
     from gazekit.metrics.registry import get_pair_metric, list_pair_metrics
 
-    table = Table(title="pair metrics")
-    for col in ("name", "better", "outputs", "needs", "description"):
-        table.add_column(col, overflow="fold")
+    fold = {"overflow": "fold"}
+    rows = []
     for name in list_pair_metrics():
         s = get_pair_metric(name)
-        table.add_row(name, "higher" if s.higher_is_better else "lower", ", ".join(s.outputs), ", ".join(s.needs),
-                      s.description)
-    console.print(table)
-    prot = Table(title="protocols")
-    prot.add_column("name")
-    prot.add_column("description", overflow="fold")
-    for name, p in sorted(PROTOCOLS.items()):
-        prot.add_row(name, p.description + (f" Reading: {p.reading}" if p.reading else ""))
-    console.print(prot)
-
-
-def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+        rows.append([name, "higher" if s.higher_is_better else "lower", ", ".join(s.outputs), ", ".join(s.needs),
+                     s.description])
+    print_table([(c, fold) for c in ("name", "better", "outputs", "needs", "description")], rows,
+                title="pair metrics", console=console)
+    print_table(["name", ("description", fold)],
+                [[name, p.description + (f" Reading: {p.reading}" if p.reading else "")]
+                 for name, p in sorted(PROTOCOLS.items())], title="protocols", console=console)
 
 
 def _evaluate(pred, human, args, *, show_progress: bool, scorer=None):
-    """:func:`gazekit.metrics.protocols.evaluate` with the command's options, under a rich progress bar."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """:func:`gazekit.metrics.protocols.evaluate` with the command's options, under progress bars (stderr)."""
+    from gazekit.cli._common import progress_callback
     from gazekit.metrics.pairing import score_pairs
     from gazekit.metrics.protocols import evaluate
 
-    def run_evaluate(progress=None):
+    with progress_callback(show_progress) as progress:
         return evaluate(pred, human, args.protocol, metrics=args.metrics, by=args.by,
                         human_baseline=args.human_baseline, keys=args.keys, progress=progress,
                         scorer=scorer or score_pairs, cluster_fitter=getattr(scorer, "fit_clusters", None))
-
-    if not show_progress:
-        return run_evaluate()
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(label: str, total, advance: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.advance(tasks[label], advance)
-
-        return run_evaluate(progress)
 
 
 def _evaluate_rank(fabric, pred, human, args):
@@ -119,7 +80,6 @@ def _evaluate_rank(fabric, pred, human, args):
 
 def run(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(stderr=False)
     if args.list:
@@ -154,15 +114,12 @@ def run(args) -> int:
     distribution = any("kl" in r for r in result.rows)
     title = (f"gazekit score: protocol {result.protocol!r}, {len(human)} human"
              + (f", {len(pred)} predicted" if pred is not None else "") + " scanpaths")
-    table = Table(title=title)
-    for col in (["group"] if args.by else []) + ["metric", "better"]:
-        table.add_column(col)
-    if pred is not None:
-        table.add_column("model", justify="right")
-    if args.human_baseline or distribution:
-        table.add_column("human (LOSO)", justify="right")
-    if distribution:
-        table.add_column("KL(human||model)", justify="right")
+    right = {"justify": "right"}
+    columns = (["group"] if args.by else []) + ["metric", "better"]
+    columns += [("model", right)] if pred is not None else []
+    columns += [("human (LOSO)", right)] if args.human_baseline or distribution else []
+    columns += [("KL(human||model)", right)] if distribution else []
+    rows = []
     for r in result.rows:
         cells = ([r["group"]] if args.by else []) + [r["metric"], "higher" if r["higher_is_better"] else "lower"]
         if pred is not None:
@@ -171,8 +128,8 @@ def run(args) -> int:
             cells.append(_fmt(r["human"]))
         if distribution:
             cells.append(_fmt(r.get("kl")))
-        table.add_row(*cells)
-    console.print(table)
+        rows.append(cells)
+    print_table(columns, rows, title=title, console=console)
     for label, diversity in result.diversity.items():
         console.print(f"diversity ({label}): " + ", ".join(f"{k} {_fmt(v)}" for k, v in diversity.items()))
     if result.unmatched_predictions:
@@ -183,12 +140,9 @@ def run(args) -> int:
     for label, reason in result.skipped.items():
         console.print(f"[yellow]skipped {label}: {reason}[/yellow]")
     if args.json:
-        write_text(args.json, json.dumps(result.to_dict(), indent=2))
+        write_json(args.json, result.to_dict())
     if args.csv:
-        import pandas as pd
-
-        with atomic_path(args.csv) as tmp:
-            pd.DataFrame(result.rows).to_csv(tmp, index=False)
+        write_csv(args.csv, result.rows)
     if not result.rows:
         console.print("[red]no metric could be computed[/red]")
         return 1
