@@ -2,7 +2,7 @@
 collects scanpaths record by record and applies the ``on_invalid`` policy.
 
 Policies (every reader takes ``on_invalid``):
-    * ``"raise"`` (default): the first bad record or fixation raises :class:`DataFormatError` naming the file,
+    * ``"error"`` (default; alias ``"raise"``): the first bad record or fixation raises :class:`DataFormatError` naming the file,
       the record and the field.
     * ``"drop"``: bad fixations (NaN coordinates, non-positive durations, outside the image) are removed; bad
       records (mismatched X/Y/T lengths, missing or mistyped fields) are removed whole. Both are counted in the
@@ -20,14 +20,14 @@ import numpy as np
 
 from gazekit.errors import DataFormatError, DatasetNotFoundError, InvalidInputError
 from gazekit.scanpaths import Scanpaths, ValidationReport
+from gazekit.scanpaths._validation import normalize_policy
 
-POLICIES = ("raise", "drop", "clip")
+POLICIES = ("error", "drop", "clip")  # "raise" is accepted as an alias of "error"
 
 
 def check_policy(on_invalid: str) -> str:
-    if on_invalid not in POLICIES:
-        raise InvalidInputError(f"Expected argument `on_invalid` to be one of {list(POLICIES)} but got {on_invalid!r}")
-    return on_invalid
+    """The policy's internal name (``"raise"`` for ``"error"``); unknown names raise InvalidInputError."""
+    return normalize_policy(on_invalid)
 
 
 def require_file(name: str, root: Path, relative: str, hint: str = "") -> Path:

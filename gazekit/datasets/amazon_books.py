@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gazekit.datasets._common import check_policy
 from gazekit.datasets.base import GazeDataset, cached_scanpaths, resolve_root
 from gazekit.datasets.registry import register_dataset
-from gazekit.errors import DataFormatError, DatasetNotFoundError, InvalidInputError
+from gazekit.errors import DataFormatError, DatasetNotFoundError
 from gazekit.progress import track
 from gazekit.scanpaths import Scanpaths, ValidationReport
 
@@ -70,12 +71,12 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
 
     Args:
         root: the ``amazon_books`` folder; default ``<data_root>/amazon_books``.
-        on_invalid: ``"raise"`` (a fixation outside the collage raises :class:`DataFormatError`) or ``"drop"``
-            (such fixations are dropped and counted in ``report``).
+        on_invalid: ``"error"``/``"raise"`` (a fixation outside the collage raises :class:`DataFormatError`),
+            ``"drop"`` (such fixations are dropped and counted in ``report``) or ``"clip"`` (clipped onto the
+            collage and counted; non-finite ones dropped).
         cache: parse once and keep a Parquet copy in the gazekit cache.
     """
-    if on_invalid not in ("raise", "drop"):
-        raise InvalidInputError(f"on_invalid must be 'raise' or 'drop', got {on_invalid!r}")
+    on_invalid = check_policy(on_invalid)
     root = resolve_root(root, "amazon_books")
     path = root / "Amazon.json"
     if not path.is_file():
@@ -114,8 +115,14 @@ def load(root=None, *, on_invalid: str = "raise", cache: bool = True) -> GazeDat
                     if on_invalid == "raise":
                         raise DataFormatError(f"fixation {xy[bad][0].tolist()} outside the {w:g}x{h:g} collage",
                                               file=path, record=f"{name} subject {subject}", field="fixations")
-                    report.add("dropped_fixations", "outside the image", int(bad.sum()))
-                    xy = xy[~bad]
+                    finite = np.isfinite(xy).all(1)
+                    if on_invalid == "clip":  # clip finite positions onto the collage, drop the others
+                        report.add("clipped_fixations", "outside the image", int((bad & finite).sum()))
+                        report.add("dropped_fixations", "nan coordinate", int((~finite).sum()))
+                        xy = np.clip(xy[finite], 0.0, [w, h])
+                    else:
+                        report.add("dropped_fixations", "outside the image", int(bad.sum()))
+                        xy = xy[~bad]
                 obj = snap_to_objects(xy[:, 0], xy[:, 1], boxes) if len(xy) else []
                 cols["xs"].append(xy[:, 0])
                 cols["ys"].append(xy[:, 1])

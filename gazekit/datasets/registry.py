@@ -22,5 +22,16 @@ def dataset_info(name: str) -> dict:
 
 
 def load_dataset(name: str, root=None, **kwargs):
-    """Load a registered dataset by name from ``root`` (default: its folder under :func:`gazekit.paths.data_root`)."""
-    return DATASETS.get(name).obj(root=root, **kwargs)
+    """Load a registered dataset by name from ``root`` (default: its folder under :func:`gazekit.paths.data_root`).
+
+    ``on_invalid`` (every reader): ``"error"`` (alias ``"raise"``), ``"drop"`` or ``"clip"``."""
+    return DATASETS.get(name).obj(root=root, **_normalized(kwargs))
+
+
+def _normalized(kwargs: dict) -> dict:
+    """Reader options with ``on_invalid`` spelled the way every reader understands it (``"error"`` -> ``"raise"``)."""
+    if "on_invalid" in kwargs:
+        from gazekit.scanpaths._validation import normalize_policy
+
+        kwargs = {**kwargs, "on_invalid": normalize_policy(kwargs["on_invalid"])}
+    return kwargs

@@ -51,43 +51,62 @@ class ValidationReport:
 
 
 
+POLICIES = ("error", "drop", "clip")
+POLICY_ALIASES = {"raise": "error"}  # the Python name of "error" before the CLI spelled it --on-invalid error
+
+
+def normalize_policy(on_invalid: str) -> str:
+    """``"error"`` (alias ``"raise"``), ``"drop"`` or ``"clip"`` -> the internal name (``"raise"`` for error)."""
+    name = POLICY_ALIASES.get(on_invalid, on_invalid) if isinstance(on_invalid, str) else on_invalid
+    if name not in POLICIES:
+        raise InvalidInputError(f"Expected argument `on_invalid` (--on-invalid) to be one of {list(POLICIES)} "
+                                f"but got {on_invalid!r}")
+    return "raise" if name == "error" else name
+
+
 class _ValidationMixin:
     """``Scanpaths.validate``."""
 
     def validate(self, on_invalid: str = "raise", *, source: object = None) -> tuple["Scanpaths", ValidationReport]:
-        """Check fixations for NaN coordinates, non-positive durations and positions outside the image.
+        """Check fixations for NaN or infinite values, non-positive durations and positions outside the image.
+
+        Each fixation is judged on its own: a bad fixation never voids its scanpath or the batch.
 
         Args:
-            on_invalid: ``"raise"`` (DataFormatError naming the record and field), ``"drop"`` (remove the bad
-                fixations and count them) or ``"clip"`` (clip out-of-image positions to the image, drop the rest).
+            on_invalid: ``"error"`` (alias ``"raise"``: DataFormatError naming the record and field),
+                ``"drop"`` (remove the bad fixations and count them by reason) or ``"clip"`` (clip out-of-image
+                positions onto the image border, drop the rest). The same policies as ``--on-invalid``.
             source: file or dataset name used in error messages.
         Returns:
             the checked batch and a :class:`ValidationReport` of what was dropped or clipped.
         """
-        if on_invalid not in ("raise", "drop", "clip"):
-            raise InvalidInputError(f"Expected argument `on_invalid` to be one of ['raise', 'drop', 'clip'] "
-                                    f"but got {on_invalid!r}")
+        on_invalid = normalize_policy(on_invalid)
         report = ValidationReport()
         mask = self.mask
         nan_xy = (torch.isnan(self.x) | torch.isnan(self.y)) & mask
+        infinite = (torch.isinf(self.x) | torch.isinf(self.y) | torch.isinf(self.duration)
+                    | torch.isinf(self.t_start)) & mask
         bad_dur = (self.duration <= 0) & mask  # NaN (absent) durations are allowed
         w, h = self.image_size[:, 0:1], self.image_size[:, 1:2]
-        outside = ((self.x < 0) | (self.y < 0) | (self.x > w) | (self.y > h)) & mask & ~nan_xy
+        outside = ((self.x < 0) | (self.y < 0) | (self.x > w) | (self.y > h)) & mask & ~nan_xy & ~infinite
         outside &= ~torch.isnan(w) & ~torch.isnan(h)
-        problems = (("nan coordinate", nan_xy, "x/y"), ("non-positive duration", bad_dur, "duration_ms"),
-                    ("outside the image", outside, "x/y"))
+        problems = (("nan coordinate", nan_xy, "x/y"), ("infinite value", infinite, "x/y/duration_ms/t_start_ms"),
+                    ("non-positive duration", bad_dur, "duration_ms"), ("outside the image", outside, "x/y"))
         if on_invalid == "raise":
             for reason, where, field_name in problems:
                 if where.any():
                     i, j = (int(v) for v in where.nonzero()[0])
+                    size = (f", image {float(w[i, 0]):g}x{float(h[i, 0]):g} px" if reason == "outside the image"
+                            else "")
                     raise DataFormatError(
                         f"fixation {j} is invalid ({reason}: x={float(self.x[i, j])}, y={float(self.y[i, j])}, "
-                        f"duration={float(self.duration[i, j])}); pass on_invalid='drop' or 'clip' to handle it",
+                        f"duration={float(self.duration[i, j])}{size}); pass --on-invalid drop or clip "
+                        f"(on_invalid='drop' or 'clip' in Python) to drop or clip such fixations",
                         file=source, record=f"{i} (image {self.image[i]!r}, subject {self.subject[i]!r})",
                         field=field_name)
             return self, report
         x, y = self.x.clone(), self.y.clone()
-        drop = nan_xy | bad_dur
+        drop = nan_xy | infinite | bad_dur
         if on_invalid == "clip":
             x = torch.where(outside, torch.minimum(x.clamp(min=0), w.expand_as(x)), x)
             y = torch.where(outside, torch.minimum(y.clamp(min=0), h.expand_as(y)), y)
