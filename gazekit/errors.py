@@ -12,6 +12,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DiskFullError",
     "InvalidInputError",
+    "UntrustedCheckpointError",
     "UnknownNameError",
 ]
 
@@ -70,6 +71,12 @@ class DiskFullError(GazekitError, OSError):
 
 class InvalidInputError(GazekitError, ValueError):
     """An argument to a gazekit function has the wrong shape, type, dtype or value."""
+
+
+class UntrustedCheckpointError(InvalidInputError):
+    """A model or checkpoint file was refused because reading it could run code from the file (it holds Python
+    objects beyond the tensors and plain values gazekit writes). The message says how to load a file one trusts
+    (``trust=True``, ``--trust-checkpoint``); see docs/security.md."""
 
 
 class UnknownNameError(GazekitError, KeyError):

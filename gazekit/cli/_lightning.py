@@ -35,11 +35,37 @@ def restore_integer_limits(trainer_config, argv: list[str]) -> None:
             setattr(trainer_config, key, int(value))
 
 
+TRUST_FLAG = "--trust-checkpoint"
+
+
 def run_lightning(subcommand: str, argv: list[str]) -> int:
+    """Run LightningCLI's ``subcommand``. A ``--ckpt_path`` file is read with the weights-only reader (an
+    unreadable one is refused before Lightning touches it: see docs/security.md) unless ``--trust-checkpoint``
+    is given."""
     from pytorch_lightning import LightningDataModule, LightningModule
     from pytorch_lightning.cli import LightningCLI
 
+    trust = TRUST_FLAG in argv
+    argv = [a for a in argv if a != TRUST_FLAG]
+
     class GazekitCLI(LightningCLI):
+        def _parse_ckpt_path(self) -> None:  # Lightning's first read of --ckpt_path (its hyper-parameters)
+            from pathlib import Path
+
+            from gazekit.models._checkpoint import check_lightning_checkpoint
+
+            sub = self.config.get("subcommand")
+            ckpt = self.config[sub].get("ckpt_path") if sub else None
+            if ckpt and Path(ckpt).is_file():
+                check_lightning_checkpoint(ckpt, trust=trust)
+            super()._parse_ckpt_path()
+
+        def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+            kwargs = super()._prepare_subcommand_kwargs(subcommand)
+            if kwargs.get("ckpt_path") is not None and "weights_only" in self._subcommand_method_arguments[subcommand]:
+                kwargs["weights_only"] = not trust  # Lightning's own load of the checkpoint
+            return kwargs
+
         def add_arguments_to_parser(self, parser) -> None:
             if subcommand == "predict":
                 from gazekit.callbacks import ScanpathWriter
@@ -51,6 +77,9 @@ def run_lightning(subcommand: str, argv: list[str]) -> int:
             restore_integer_limits(trainer, argv)  # the Trainer keeps them as given and reads them per loop
             return trainer
 
+    from gazekit.models._checkpoint import allow_safe_globals
+
+    allow_safe_globals()  # the types gazekit checkpoints hold, for Lightning's weights-only load
     GazekitCLI(
         LightningModule,
         LightningDataModule,

@@ -31,6 +31,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-images", type=int, default=None, help="score only the first N images of the split")
     p.add_argument("--n-samples", type=int, default=None, help="scanpaths sampled per image (default: evaluator's)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a --model checkpoint file even if it holds Python objects beyond tensors and plain "
+                        "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
     p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
 
@@ -50,7 +53,7 @@ def run(args) -> int:
     from gazekit.evaluation import get_evaluator
     from gazekit.models.registry import load_predictor
 
-    model = load_predictor(args.model)
+    model = load_predictor(args.model, trust=args.trust_checkpoint)
     data = open_source(args.data, root=args.root)
     names = sorted(set(data.scanpaths.image))
     train_images = None

@@ -20,13 +20,13 @@ def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from gazekit.models import list_models, model_info
+    from gazekit.models.registry import catalog
 
-    rows = [{"name": name, **model_info(name)} for name in list_models(args.pattern)]
+    rows = catalog(args.pattern)  # the generated listing: no model module (and no torch) is imported
     if not rows:  # a pattern that matches nothing is most often a misspelt name
         from gazekit.errors import UnknownNameError
 
-        raise UnknownNameError("model", args.pattern, list_models())
+        raise UnknownNameError("model", args.pattern, [r["name"] for r in catalog()])
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

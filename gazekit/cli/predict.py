@@ -6,7 +6,8 @@ models with a density, ``<stem>_density.png`` (the model's fixation density aver
 sampled scanpaths). Works offline.
 
 Model specs (``--model``): a registered name (``gazekit models``), ``NAME:WEIGHTS`` (a weight tag or a checkpoint
-path for that model), or a path to a TPP checkpoint file.
+path for that model), or a path to any gazekit checkpoint file (its ``format`` field names the model). Checkpoint
+files are read without running code from them; ``--trust-checkpoint`` lifts that for a file you trust.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def add_arguments(p) -> None:
                    help="JSON object boxes [[x0,y0,x1,y1],...] for all images, or {image file name: boxes}; "
                         "optionally {\"boxes\": [...], \"target\": index} (object-search models)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a --model checkpoint file even if it holds Python objects beyond tensors and plain "
+                        "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
     p.add_argument("--out", default="gazekit-predictions", help="output folder (default ./gazekit-predictions)")
     p.add_argument("--plot-samples", type=int, default=3, help="scanpaths drawn per overlay (default 3)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
@@ -88,11 +92,13 @@ def mean_density(model, image, scanpaths):
 
     import torch
 
-    if not hasattr(model, "conditional_log_density") or len(scanpaths) == 0:
+    from gazekit.models.base import AverageDensityModel, ConditionalDensityModel
+
+    if not isinstance(model, ConditionalDensityModel) or len(scanpaths) == 0:
         return None
     batch = image[None].expand(len(scanpaths), *image.shape)
     with torch.no_grad():
-        if hasattr(model, "average_log_density"):  # same result without the [B, L, H, W] maps
+        if isinstance(model, AverageDensityModel):  # same result without the [B, L, H, W] maps
             return model.average_log_density(batch, scanpaths)
         maps = model.conditional_log_density(batch, scanpaths)
     mask = scanpaths.mask[:, : maps.shape[1]]
@@ -114,7 +120,7 @@ def run(args) -> int:
         raise InvalidInputError(f"--n-samples must be >= 1, got {args.n_samples}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = load_predictor(args.model)
+    model = load_predictor(args.model, trust=args.trust_checkpoint)
     results = []
     with new_progress() as progress:
         task = progress.add_task("predicting", total=len(args.images))

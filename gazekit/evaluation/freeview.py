@@ -31,7 +31,7 @@ import torch
 
 from gazekit.errors import InvalidInputError
 from gazekit.evaluation import register_evaluator
-from gazekit.models.base import PredictRequest
+from gazekit.models.base import ConditionalDensityModel, DurationLikelihoodModel, PredictRequest
 from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
@@ -156,7 +156,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
             kde["n"] += kn
             n = n_samples or len(hum)
             for m, obj in methods.items():
-                if hasattr(obj, "conditional_log_density") and hum.num_fixations:
+                if isinstance(obj, ConditionalDensityModel) and hum.num_fixations:
                     with torch.no_grad():
                         ld = obj.conditional_log_density(image[None].expand(len(hum), *image.shape), hum)
                     lp = log_density_at_fixations(ld, hum)
@@ -165,7 +165,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                     acc[m]["ig_u"] += float((lp + math.log(h * w)).sum()) / LN2
                     acc[m]["n"] += lp.numel()
                     del ld
-                if has_durations and hasattr(obj, "duration_log_likelihood"):
+                if has_durations and isinstance(obj, DurationLikelihoodModel):
                     with torch.no_grad():
                         dl = obj.duration_log_likelihood(image[None].expand(len(hum), *image.shape), hum)
                     ok = torch.isfinite(dl)

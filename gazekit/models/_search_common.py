@@ -271,6 +271,35 @@ class SearchModel(ScanpathPredictMixin, pl.LightningModule):
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ persistence
+    checkpoint_format: str | None = None  # "gazekit-<family>" for families that save checkpoints
+
+    def save_checkpoint(self, path) -> str:
+        """Write ``{"format", "hyper_parameters", "state_dict"}`` (atomically); returns its sha256. Read it back
+        with :func:`gazekit.models.load_checkpoint`."""
+        from gazekit.models._checkpoint import save_torch
+
+        if self.checkpoint_format is None:
+            raise InvalidInputError(f"{type(self).__name__} has no weights to save")
+        return save_torch({"format": self.checkpoint_format, "version": 1, "hyper_parameters": dict(self.hparams),
+                           "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}, path)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict, *, source: str = "checkpoint", **overrides):
+        """From a :meth:`save_checkpoint` dict or a Lightning ``.ckpt``; ``overrides`` replace stored
+        hyper-parameters. Backbone weights come from the checkpoint (``backbone_pretrained`` is not re-read)."""
+        import inspect
+
+        if "hyper_parameters" not in state or "state_dict" not in state:
+            raise InvalidInputError(f"{source!r} is not a {cls.__name__} checkpoint (no hyper_parameters/state_dict)")
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        hp = {k: v for k, v in {**dict(state["hyper_parameters"]), **overrides}.items() if k in known}
+        if "backbone_pretrained" in known:
+            hp["backbone_pretrained"] = None
+        model = cls(**hp)
+        model.load_state_dict(state["state_dict"])
+        return model.eval()
+
     # ------------------------------------------------------------------ Lightning plumbing
     def configure_optimizers(self):
         return None

@@ -8,11 +8,16 @@
   given fixations ``0..k-1`` (``k = 0``: no history); each map sums (``logsumexp``) to 0 over pixels.
   The conditional metrics (cIG, cNSS, cAUC) and pysaliency-style evaluation consume it.
 * ``task_kind``: ``"freeview"``, ``"search"`` or ``"object_search"``; selects the evaluation protocol.
+
+The contract is typed: :class:`ScanpathPredictor` and :class:`ConditionalDensityModel` (plus the optional
+:class:`DurationLikelihoodModel` and :class:`AverageDensityModel`) are runtime-checkable protocols, so callers
+test ``isinstance(model, ConditionalDensityModel)`` instead of probing attributes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -30,6 +35,9 @@ class PredictRequest:
     target_text: B target names or captions. templates: B ``[3, h, w]`` target template images.
     target_box: ``[B, 4]`` (x0, y0, x1, y1) px. boxes: B ``[N_i, 4]`` object boxes (x0, y0, x1, y1) px.
     temperature: sampling temperature (0 = greedy where the model supports it). seed: RNG seed.
+    generator: a ``torch.Generator`` to draw from instead of seeding a new one (several calls then share one
+    stream, as an evaluation that interleaves methods needs); models that take it ignore ``seed``.
+    extra: model-specific inputs (e.g. ``start_xy`` for search models, a crop bank for OAT's fast path).
     """
 
     images: Tensor
@@ -44,10 +52,45 @@ class PredictRequest:
     target_index: list[int] | None = None
     temperature: float = 1.0
     seed: int | None = None
+    generator: torch.Generator | None = None
     extra: dict = field(default_factory=dict)
 
 
-def generator_for(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator | None:
+@runtime_checkable
+class ScanpathPredictor(Protocol):
+    """Every gazekit model: ``predict_scanpaths(PredictRequest) -> Scanpaths`` and a ``task_kind``."""
+
+    task_kind: str
+
+    def predict_scanpaths(self, request: PredictRequest) -> Scanpaths: ...
+
+
+@runtime_checkable
+class ConditionalDensityModel(Protocol):
+    """Probabilistic models: ``[B, L, H, W]`` log-densities of each fixation given the ones before it."""
+
+    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+
+
+@runtime_checkable
+class DurationLikelihoodModel(Protocol):
+    """Models with a duration likelihood: ``[B, L]`` log-density (per ms) of each fixation's duration."""
+
+    def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+
+
+@runtime_checkable
+class AverageDensityModel(Protocol):
+    """An optional shortcut: ``[H, W]`` log of the mean conditional map over every fixation of ``history``."""
+
+    def average_log_density(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+
+
+def generator_for(seed: int | None, device: torch.device | str = "cpu",
+                  generator: torch.Generator | None = None) -> torch.Generator | None:
+    """``generator`` if given, else a new generator seeded with ``seed`` (None: unseeded)."""
+    if generator is not None:
+        return generator
     if seed is None:
         return None
     g = torch.Generator(device=device)

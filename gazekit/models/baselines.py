@@ -4,13 +4,12 @@ Both draw fixation positions independently (uniform over the image, or a 2-D Gau
 fixation in image-normalised coordinates, normalised over the image's pixels) and durations independently from a
 log-normal fitted to the training durations, with the same stopping rule as the TPP model (fixations start every
 ``duration + gap`` ms; the fixation that would end after the viewing time is not recorded). Fit them on a training
-split with :meth:`FreeviewBaseline.fit`; ``pretrained="osie"`` loads the parameters fitted on the OSIE training
+split with :meth:`FreeviewBaseline.fit`; ``pretrained="osie"`` (the default) loads the parameters fitted on the OSIE training
 split (shipped as a small JSON file).
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytorch_lightning as pl
@@ -21,12 +20,8 @@ from torch import Tensor
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf, training_scanpaths
-from gazekit.models.registry import register_model
-from gazekit.paths import WEIGHTS_DIR
+from gazekit.models.registry import WeightSpec, register_model
 from gazekit.scanpaths import Scanpaths
-
-SHIPPED_PRIORS = {"osie": "baselines-osie.json"}
-
 
 class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
     """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters.
@@ -192,35 +187,49 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.priors = checkpoint.get("freeview_priors")
 
-    def save_priors(self, path) -> None:
-        from gazekit._atomic import write_text
+    def save_checkpoint(self, path) -> str:
+        """Write the fitted priors as a JSON checkpoint (``format`` ``gazekit-baseline-<kind>``, atomically);
+        returns its sha256. Read it back with :func:`gazekit.models.load_checkpoint`."""
+        from gazekit.models._checkpoint import save_json
 
-        write_text(path, json.dumps(self._need(), indent=1))
+        return save_json({"format": f"gazekit-baseline-{self.kind}", "version": 1, "kind": self.kind,
+                          "max_fixations": self.max_fixations, "priors": self._need()}, path)
+
+    @classmethod
+    def from_checkpoint(cls, kind: str, state: dict, **kwargs) -> FreeviewBaseline:
+        """From a :meth:`save_checkpoint` file, the shipped priors JSON (the priors themselves, no ``format``) or
+        a Lightning ``.ckpt`` of a fitted baseline."""
+        if "priors" in state:
+            kwargs.setdefault("max_fixations", state.get("max_fixations", 30))
+            return cls(kind, state["priors"], **kwargs)
+        if "freeview_priors" in state:
+            return cls(kind, state["freeview_priors"], **kwargs)
+        missing = [k for k in ("cb_mean", "cb_cov", "logd_loc", "logd_scale", "gap_ms") if k not in state]
+        if missing:
+            raise InvalidInputError(f"not a {kind} baseline checkpoint: no priors (missing {missing})")
+        return cls(kind, state, **kwargs)
 
 
-def _load_priors(tag: str | None) -> dict | None:
-    """A shipped tag, a JSON path, ``None`` (the OSIE fit, the default) or ``"unfitted"``."""
-    if tag == "unfitted":
-        return None
-    tag = tag or "osie"
-    if tag in SHIPPED_PRIORS:
-        path = WEIGHTS_DIR / SHIPPED_PRIORS[tag]
-    else:
-        from pathlib import Path
-
-        path = Path(tag)
-    if not path.is_file():
-        raise InvalidInputError(f"baseline priors {str(path)!r} not found (tags: {', '.join(SHIPPED_PRIORS)})")
-    return json.loads(path.read_text())
+# The priors fitted on the OSIE training split (a small JSON file).
+OSIE_PRIORS = WeightSpec("osie", "baselines-osie.json",
+                         "7a5021903e10944ce9c118431712c34075ad63d94c01f6409518d234b2dd32fb")
 
 
-@register_model("uniform", predicts=("positions", "durations", "density"), inputs=("image",),
-                weights=tuple(SHIPPED_PRIORS), description="uniform positions, empirical log-normal durations")
-def uniform(pretrained: str | None = "osie", **kwargs) -> FreeviewBaseline:
-    return FreeviewBaseline("uniform", _load_priors(pretrained), **kwargs)
+@register_model("uniform", predicts=("positions", "durations", "density"), inputs=("image",), weights=(OSIE_PRIORS,),
+                default_weights="osie", formats=("gazekit-baseline-uniform",),
+                description="uniform positions, empirical log-normal durations")
+def uniform(checkpoint: dict | None = None, **kwargs) -> FreeviewBaseline:
+    """Priors from ``pretrained`` (default: the OSIE fit); ``pretrained=False`` gives an unfitted baseline."""
+    if checkpoint is None:
+        return FreeviewBaseline("uniform", None, **kwargs)
+    return FreeviewBaseline.from_checkpoint("uniform", checkpoint, **kwargs)
 
 
 @register_model("centre-bias", predicts=("positions", "durations", "density"), inputs=("image",),
-                weights=tuple(SHIPPED_PRIORS), description="centre-bias Gaussian positions, log-normal durations")
-def centre_bias(pretrained: str | None = "osie", **kwargs) -> FreeviewBaseline:
-    return FreeviewBaseline("centre-bias", _load_priors(pretrained), **kwargs)
+                weights=(OSIE_PRIORS,), default_weights="osie", formats=("gazekit-baseline-centre-bias",),
+                description="centre-bias Gaussian positions, log-normal durations")
+def centre_bias(checkpoint: dict | None = None, **kwargs) -> FreeviewBaseline:
+    """Priors from ``pretrained`` (default: the OSIE fit); ``pretrained=False`` gives an unfitted baseline."""
+    if checkpoint is None:
+        return FreeviewBaseline("centre-bias", None, **kwargs)
+    return FreeviewBaseline.from_checkpoint("centre-bias", checkpoint, **kwargs)

@@ -13,7 +13,7 @@ At each fixation:
 
 Backbones: ``"filterbank"`` (default, weight-free: luminance, colour opponency, local contrast, centre-surround and
 oriented Gabor energy at three scales; runs offline out of the box) or any timm model name through
-:class:`gazekit.models.backbones.Backbone` with ``pretrained`` a timm tag or a local checkpoint path.
+:class:`gazekit.models.backbones.Backbone` with ``backbone_pretrained`` a timm tag or a local checkpoint path.
 """
 
 from __future__ import annotations
@@ -148,7 +148,8 @@ class EccentricitySearch(SearchModel):
 
     Args:
         backbone: ``"filterbank"`` (weight-free default) or a timm model name.
-        pretrained: for a timm backbone: a timm weight tag or a local checkpoint path (None = random init).
+        backbone_pretrained: for a timm backbone: a timm weight tag or a local checkpoint path (None = random
+            init). Whole-model weights are ``create_model("ecc-search", pretrained=CHECKPOINT)``.
         out_indices: timm feature levels to use (ignored by the filter bank).
         ppd: pixels per degree of visual angle of the input images (eccentricity is measured in degrees).
         fovea_deg: fovea diameter (deg); features inside it are not pooled (eccNet: 4).
@@ -164,7 +165,9 @@ class EccentricitySearch(SearchModel):
         val_searches: searches per validation batch (None: all), see ``SearchModel``.
     """
 
-    def __init__(self, backbone: str = "filterbank", pretrained: str | None = None,
+    checkpoint_format = "gazekit-ecc-search"
+
+    def __init__(self, backbone: str = "filterbank", backbone_pretrained: str | None = None,
                  out_indices: tuple[int, ...] = (1, 2, 3), ppd: float = 32.0, fovea_deg: float = 4.0,
                  ring_deg: float = 1.0, pool_slope: float | tuple[float, ...] | None = None,
                  ior_radius_px: float = 64.0, map_stride: int = 8, max_fixations: int = 13,
@@ -178,14 +181,14 @@ class EccentricitySearch(SearchModel):
                                     f"{map_stride}, {ior_radius_px}")
         self.save_hyperparameters()
         if backbone == "filterbank":
-            if pretrained is not None:
-                raise InvalidInputError("the filter-bank backbone has no weights; pass pretrained=None")
+            if backbone_pretrained is not None:
+                raise InvalidInputError("the filter-bank backbone has no weights; pass backbone_pretrained=None")
             self.backbone = FilterBankBackbone()
             self.reductions = self.backbone.reductions
         else:
             from gazekit.models.backbones import Backbone
 
-            self.backbone = Backbone(backbone, pretrained=pretrained, out_indices=tuple(out_indices))
+            self.backbone = Backbone(backbone, pretrained=backbone_pretrained, out_indices=tuple(out_indices))
             self.reductions = list(self.backbone.reductions)
         n_levels = len(self.reductions)
         if pool_slope is None:
@@ -332,14 +335,19 @@ class EccentricitySearch(SearchModel):
         return make_scanpaths(xy, lengths, request, self.durations, found if boxes is not None else None)
 
 
+FORMATS = (EccentricitySearch.checkpoint_format, "gazekit.models.ecc_search.EccentricitySearch")
+
+
 @register_model("ecc-search", predicts=("positions", "durations", "stop"),
-                inputs=("image", "target_template", "target_box"),
+                inputs=("image", "target_template", "target_box"), formats=FORMATS,
                 description="eccNet-style target-guided search: eccentricity-dependent pooling of filter-bank (or "
                             "timm) features, target-template modulation, winner-take-all with IoR, stop on target")
-def ecc_search(pretrained: str | None = None, **kwargs) -> EccentricitySearch:
-    """Weight-free filter-bank backbone by default; ``backbone="<timm name>"`` with ``pretrained`` a timm tag or
-    local checkpoint path for a learned one."""
-    return EccentricitySearch(pretrained=pretrained, **kwargs)
+def ecc_search(checkpoint: dict | None = None, **kwargs) -> EccentricitySearch:
+    """Weight-free filter-bank backbone by default; ``backbone="<timm name>"`` with ``backbone_pretrained`` a timm
+    tag or local checkpoint path for a learned one; ``pretrained=`` a saved ecc-search checkpoint."""
+    if checkpoint is not None:
+        return EccentricitySearch.from_checkpoint(checkpoint, **kwargs)
+    return EccentricitySearch(**kwargs)
 
 
 # 8x eccNet's pooling slopes: picked among 1x, 4x and 8x by probability mismatch to the humans on the 14 images of
@@ -348,10 +356,12 @@ CALIBRATED_POOL_SLOPE = (0.56, 1.28, 2.56)
 
 
 @register_model("ecc-search-calibrated", predicts=("positions", "durations", "stop"),
-                inputs=("image", "target_template", "target_box"),
+                inputs=("image", "target_template", "target_box"), formats=FORMATS,
                 description="ecc-search with 8x eccNet's pooling slopes, chosen on the Interiors validation images "
                             "to match the humans' target-fixation curve")
-def ecc_search_calibrated(pretrained: str | None = None, **kwargs) -> EccentricitySearch:
+def ecc_search_calibrated(checkpoint: dict | None = None, **kwargs) -> EccentricitySearch:
     """``ecc-search`` with a coarser periphery (``pool_slope`` = :data:`CALIBRATED_POOL_SLOPE` unless given)."""
+    if checkpoint is not None:
+        return EccentricitySearch.from_checkpoint(checkpoint, **kwargs)
     kwargs.setdefault("pool_slope", CALIBRATED_POOL_SLOPE)
-    return EccentricitySearch(pretrained=pretrained, **kwargs)
+    return EccentricitySearch(**kwargs)

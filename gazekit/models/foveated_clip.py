@@ -95,7 +95,8 @@ class FoveatedClipSearch(SearchModel):
     """Foveated CLIP search (NevaClip-style), a LightningModule with ``task_kind = "search"``.
 
     Args:
-        model_name, pretrained: the open_clip model and its weights (tag or local path), see :class:`ClipScorer`.
+        model_name, backbone_pretrained: the open_clip model and its weights (tag or local path), see
+            :class:`ClipScorer`. Whole-model weights are ``create_model(..., pretrained=CHECKPOINT)``.
         scorer: instead of CLIP, any module with ``input_size`` (h, w), ``encode_targets(list[str]) -> [B, D]``
             and ``forward(images [N, 3, h, w] in [0, 1], targets [N, D]) -> loss [N]`` (differentiable in the
             images); lower loss = better fixation.
@@ -116,7 +117,10 @@ class FoveatedClipSearch(SearchModel):
             :class:`~gazekit.models._search_common.SearchModel`.
     """
 
-    def __init__(self, model_name: str = "RN50", pretrained: str | None = None, scorer: nn.Module | None = None,
+    checkpoint_format = "gazekit-foveated-clip"
+
+    def __init__(self, model_name: str = "RN50", backbone_pretrained: str | None = None,
+                 scorer: nn.Module | None = None,
                  prompt: str = "{}", fovea_sigma: float = 0.2, blur_kernel: int = 41, blur_sigma: float = 10.0,
                  steps: int = 20, lr: float = 0.1, lr_decay: float = 1.0, restarts: int = 1,
                  resample_on_plateau: bool = True,
@@ -135,7 +139,7 @@ class FoveatedClipSearch(SearchModel):
         if "{}" not in prompt:
             raise InvalidInputError(f"prompt must contain '{{}}' where the target text goes, got {prompt!r}")
         self.save_hyperparameters(ignore=["scorer"])
-        self.scorer = scorer if scorer is not None else ClipScorer(model_name, pretrained)
+        self.scorer = scorer if scorer is not None else ClipScorer(model_name, backbone_pretrained)
         for name in ("input_size", "encode_targets"):
             if not hasattr(self.scorer, name):
                 raise InvalidInputError(f"scorer has no {name!r}; see FoveatedClipSearch's docstring")
@@ -275,10 +279,14 @@ class FoveatedClipSearch(SearchModel):
 
 
 @register_model("foveated-clip-search", predicts=("positions", "durations", "stop"),
+                formats=(FoveatedClipSearch.checkpoint_format, "gazekit.models.foveated_clip.FoveatedClipSearch"),
                 inputs=("image", "target_text", "target_box"),
                 description="NevaClip-style foveated CLIP search: sign-gradient optimisation of each fixation "
                             "through the differentiable NeVA foveation; any open_clip model (tag or local "
                             "checkpoint)")
-def foveated_clip_search(pretrained: str | None = None, **kwargs) -> FoveatedClipSearch:
-    """``pretrained`` is the open_clip tag or local checkpoint of ``model_name`` (default ``"RN50"``)."""
-    return FoveatedClipSearch(pretrained=pretrained, **kwargs)
+def foveated_clip_search(checkpoint: dict | None = None, **kwargs) -> FoveatedClipSearch:
+    """``backbone_pretrained`` is the open_clip tag or local checkpoint of ``model_name`` (default ``"RN50"``);
+    ``pretrained=`` a saved foveated-clip-search checkpoint."""
+    if checkpoint is not None:
+        return FoveatedClipSearch.from_checkpoint(checkpoint, **kwargs)
+    return FoveatedClipSearch(**kwargs)

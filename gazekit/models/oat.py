@@ -12,7 +12,6 @@ inside the network are box centres divided by the image width / height.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 from pathlib import Path
@@ -34,8 +33,7 @@ from gazekit.models.oat_layers import (
     resize_template,
     sinusoidal,
 )
-from gazekit.models.registry import register_model
-from gazekit.paths import WEIGHTS_DIR
+from gazekit.models.registry import WeightSpec, register_model
 from gazekit.scanpaths import Scanpaths
 
 __all__ = ["OAT", "load_oat", "oat"]
@@ -314,14 +312,31 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
             scanpath_attrs={"stopped": [str(bool(s)).lower() for s in out["stopped"].tolist()]})
 
     # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, path: str | Path) -> Path:
-        """Write ``{"config": hyper-parameters, "state_dict"}`` (a plain torch file) to ``path``."""
-        from gazekit._atomic import atomic_path
+    checkpoint_format = "gazekit-oat"
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save({"format": "gazekit-oat", "config": dict(self.hparams), "state_dict": self.state_dict()}, tmp)
-        return path
+    def save_checkpoint(self, path: str | Path) -> str:
+        """Write ``{"format": "gazekit-oat", "config": hyper-parameters, "state_dict"}`` to ``path`` (atomically);
+        returns its sha256. Read it back with :func:`gazekit.models.load_checkpoint`."""
+        from gazekit.models._checkpoint import save_torch
+
+        return save_torch({"format": self.checkpoint_format, "config": dict(self.hparams),
+                           "state_dict": self.state_dict()}, path)
+
+    @classmethod
+    def from_checkpoint(cls, state: dict, *, source: str = "checkpoint", **overrides) -> OAT:
+        """From a :meth:`save_checkpoint` dict or a Lightning ``.ckpt`` of an OAT model; ``overrides`` replace
+        stored hyper-parameters (e.g. ``max_fixations``)."""
+        if state.get("format") == cls.checkpoint_format:
+            config, weights = dict(state["config"]), state["state_dict"]
+        elif "state_dict" in state and "hyper_parameters" in state:
+            config, weights = dict(state["hyper_parameters"]), state["state_dict"]
+        else:
+            raise InvalidInputError(f"{source!r} is not an OAT checkpoint")
+        config.update(overrides)
+        known = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        model = cls(**{k: v for k, v in config.items() if k in known})  # LightningCLI adds _class_path etc.
+        model.load_state_dict(weights)
+        return model.eval()
 
 
 def _template_from_text(text: str | None) -> Tensor:
@@ -346,64 +361,53 @@ def _target_index(target_index, i: int, n: int) -> int:
     return k
 
 
-def load_oat(path: str | Path, **overrides) -> OAT:
-    """Load a file written by :meth:`OAT.save_pretrained` or a Lightning ``.ckpt`` of an OAT model. A file named
-    ``<name>-<8 hex>.pt`` must have a SHA-256 starting with those hex digits (corrupt downloads are refused)."""
+def load_oat(path: str | Path, *, trust: bool = False, **overrides) -> OAT:
+    """Load an OAT checkpoint file (:meth:`OAT.save_checkpoint` or a Lightning ``.ckpt``) with the weights-only
+    reader (``trust``: see docs/security.md). A file named ``<name>-<8 hex>.pt`` must have a SHA-256 starting with
+    those hex digits (corrupt downloads are refused)."""
+    from gazekit.models._checkpoint import read_checkpoint, sha256_of
+
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"OAT checkpoint {str(path)!r} does not exist")
     stem_hash = path.stem.rsplit("-", 1)[-1]
     if len(stem_hash) == 8 and all(c in "0123456789abcdef" for c in stem_hash):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_of(path.read_bytes())
         if not digest.startswith(stem_hash):
             raise InvalidInputError(f"{str(path)!r}: content hash {digest[:8]} does not match the name ({stem_hash})")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises pickle, zip and runtime errors for non-checkpoints
-        raise InvalidInputError(f"{str(path)!r} is not a readable torch checkpoint ({err})") from err
-    if isinstance(state, dict) and state.get("format") == "gazekit-oat":
-        config, weights = dict(state["config"]), state["state_dict"]
-    elif isinstance(state, dict) and "state_dict" in state and "hyper_parameters" in state:
-        config, weights = dict(state["hyper_parameters"]), state["state_dict"]
-    else:
-        raise InvalidInputError(f"{str(path)!r} is not an OAT checkpoint")
-    config.update(overrides)
-    known = set(inspect.signature(OAT.__init__).parameters) - {"self"}
-    model = OAT(**{k: v for k, v in config.items() if k in known})  # LightningCLI adds _class_path etc.
-    model.load_state_dict(weights)
-    return model.eval()
+    state, _ = read_checkpoint(path, trust=trust)
+    return OAT.from_checkpoint(state, source=str(path), **overrides)
 
 
-def shipped_weights(tag: str) -> Path:
-    found = sorted(WEIGHTS_DIR.glob(f"oat-{tag}-*.pt"))
-    if not found:
-        raise InvalidInputError(f"no shipped OAT weights {tag!r} in {WEIGHTS_DIR} (known: "
-                                f"{[p.name for p in WEIGHTS_DIR.glob('oat-*.pt')]})")
-    return found[-1]
+# The shipped weights (trained on the object-array data, split by layout); sha256 checked on every load.
+OBJARRAY_WEIGHTS = WeightSpec("objarray", "oat-objarray-670ca831.pt",
+                              "670ca8311083db9d95c6be7da482944b60e89f20b23eaa623e307c26e6d66ccd")
+FORMATS = (OAT.checkpoint_format, "gazekit.models.oat.OAT")
 
 
 @register_model("oat", predicts=("positions", "durations", "stop"), inputs=("image", "boxes", "target_template"),
-                weights=("objarray",), description="object-level scanpath transformer (OAT, ECCV'24)")
-def oat(pretrained: str | None = None, **kwargs) -> OAT:
-    """OAT; ``pretrained`` is a shipped tag (``"objarray"``) or a checkpoint path; kwargs set the architecture
-    (or, with ``pretrained``, override e.g. ``max_fixations``)."""
-    if pretrained is None:
+                weights=(OBJARRAY_WEIGHTS,), formats=FORMATS,
+                description="object-level scanpath transformer (OAT, ECCV'24)")
+def oat(checkpoint: dict | None = None, **kwargs) -> OAT:
+    """OAT; kwargs set the architecture, or, with weights (``pretrained=`` a shipped tag such as ``"objarray"`` or
+    a checkpoint path), override stored hyper-parameters such as ``max_fixations``."""
+    if checkpoint is None:
         return OAT(**kwargs)
-    path = Path(pretrained)
-    return load_oat(path if path.suffix in (".pt", ".ckpt") or path.exists() else shipped_weights(pretrained),
-                    **kwargs)
+    return OAT.from_checkpoint(checkpoint, **kwargs)
 
 
 @register_model("oat-tiny", predicts=("positions", "durations", "stop"), inputs=("image", "boxes", "target_template"),
-                description="a tiny OAT for tests (d 32, one layer each)")
-def oat_tiny(pretrained: str | None = None, **kwargs) -> OAT:
+                formats=FORMATS, description="a tiny OAT for tests (d 32, one layer each)")
+def oat_tiny(checkpoint: dict | None = None, **kwargs) -> OAT:
     cfg = {"dim": 32, "enc_layers": 1, "dec_layers": 1, "heads": 2, "ffn": 64, "crop_size": 16, "pe_bins": 8}
-    cfg.update(kwargs)
-    return oat(pretrained, **cfg)
+    return oat(checkpoint, **kwargs) if checkpoint is not None else oat(None, **{**cfg, **kwargs})
 
 
 @register_model("oat-objarray", predicts=("positions", "durations", "stop"),
-                inputs=("image", "boxes", "target_template"), weights=("objarray",),
-                description="OAT trained on the object-array search data (shipped weights)")
-def oat_objarray(pretrained: str | None = "objarray", **kwargs) -> OAT:
-    return oat(pretrained or "objarray", **kwargs)
+                inputs=("image", "boxes", "target_template"), weights=(OBJARRAY_WEIGHTS,), default_weights="objarray",
+                formats=FORMATS, description="OAT trained on the object-array search data (shipped weights)")
+def oat_objarray(checkpoint: dict | None = None, **kwargs) -> OAT:
+    if checkpoint is None:
+        raise InvalidInputError("oat-objarray is the trained model: it needs its weights (pretrained='objarray'); "
+                                "use 'oat' for a fresh model")
+    return oat(checkpoint, **kwargs)

@@ -150,25 +150,25 @@ _INFO = dict(predicts=("positions", "durations", "stop"), inputs=("image", "targ
 
 @register_model("search-random", **_INFO,
                 description="Search floor: uniform random fixations with inhibition of return, oracle stop on target")
-def search_random(pretrained: str | None = None, **kwargs) -> MapSearchBaseline:
-    _no_weights("search-random", pretrained)
+def search_random(checkpoint: dict | None = None, **kwargs) -> MapSearchBaseline:
+    _no_weights("search-random", checkpoint)
     return MapSearchBaseline(kind="random", **kwargs)
 
 
 @register_model("search-centre-out", **_INFO,
                 description="Search floor: fixations ordered by distance from the image centre, with IoR")
-def search_centre_out(pretrained: str | None = None, **kwargs) -> MapSearchBaseline:
-    _no_weights("search-centre-out", pretrained)
+def search_centre_out(checkpoint: dict | None = None, **kwargs) -> MapSearchBaseline:
+    _no_weights("search-centre-out", checkpoint)
     return MapSearchBaseline(kind="centre-out", **kwargs)
 
 
 @register_model("search-saliency", **_INFO,
                 description="Search floor: bottom-up spectral-residual saliency, winner-take-all with IoR")
-def search_saliency(pretrained: str | None = None, **kwargs) -> MapSearchBaseline:
-    _no_weights("search-saliency", pretrained)
+def search_saliency(checkpoint: dict | None = None, **kwargs) -> MapSearchBaseline:
+    _no_weights("search-saliency", checkpoint)
     return MapSearchBaseline(kind="saliency", **kwargs)
 
 
-def _no_weights(name: str, pretrained: str | None) -> None:
-    if pretrained is not None:
-        raise InvalidInputError(f"model {name!r} has no weights; got pretrained={pretrained!r}")
+def _no_weights(name: str, checkpoint: dict | None) -> None:
+    if checkpoint is not None:
+        raise InvalidInputError(f"model {name!r} has no weights; got a checkpoint (pretrained=...)")

@@ -19,13 +19,18 @@ from torch import Tensor
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import ScanpathPredictMixin
 from gazekit.models.priors import training_scanpaths
-from gazekit.models.registry import register_model
-from gazekit.models.tpp_core import LN2, SHIPPED, TPPGazeCore, check_images, load_shipped
+from gazekit.models.registry import WeightSpec, register_model
+from gazekit.models.tpp_core import LN2, TPPGazeCore, check_images
 from gazekit.models.tpp_sampling import unique_rows
 from gazekit.scanpaths import Scanpaths
 
 _NOT_CORE_ARGS = ("self", "__class__", "flip_augment", "optimizer", "cosine_schedule")  # training-only
-__all__ = ["SHIPPED", "TPPGaze", "TPPGazeCore", "check_images", "load_shipped", "unique_rows"]
+__all__ = ["OSIE_WEIGHTS", "TPPGaze", "TPPGazeCore", "check_images", "unique_rows"]
+
+# The shipped checkpoint (trained by us on OSIE); its sha256 is checked on every load.
+OSIE_WEIGHTS = WeightSpec("osie", "tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057",
+                          fast="gazekit.models.tpp_core:load_fast")
+FORMATS = (TPPGazeCore.checkpoint_format, "gazekit.models.tpp.TPPGaze")
 
 
 class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
@@ -120,35 +125,43 @@ class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
                                                     total_steps=total, pct_start=0.05, anneal_strategy="cos")
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-@register_model("tpp", predicts=("positions", "durations", "density"), inputs=("image",), weights=tuple(SHIPPED),
+@register_model("tpp", predicts=("positions", "durations", "density"), inputs=("image",), weights=(OSIE_WEIGHTS,),
+                formats=FORMATS,
                 description="temporal point-process free-viewing model (positions + durations, likelihood-trained)")
-def tpp(pretrained: str | None = None, **kwargs) -> TPPGaze:
-    """``pretrained``: a shipped tag (``"osie"``), a checkpoint path, or None (random init, for training)."""
-    if pretrained:
-        return load_shipped(pretrained, TPPGaze) if pretrained in SHIPPED else TPPGaze.from_file(pretrained)
+def tpp(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
+    """A fresh model from ``kwargs`` (random init, for training), or one read from a checkpoint (``pretrained=``
+    a shipped tag such as ``"osie"`` or a checkpoint path; see :func:`gazekit.models.create_model`)."""
+    if checkpoint is not None:
+        return TPPGaze.from_checkpoint(checkpoint, **kwargs)
     return TPPGaze(**kwargs)
 
 
-@register_model("tpp-osie", predicts=("positions", "durations", "density"), inputs=("image",), weights=("osie",),
+@register_model("tpp-osie", predicts=("positions", "durations", "density"), inputs=("image",),
+                weights=(OSIE_WEIGHTS,), default_weights="osie", formats=FORMATS,
                 description="TPP gaze trained on OSIE (shipped, offline)")
-def tpp_osie(pretrained: str | None = "osie", **kwargs) -> TPPGaze:
-    return load_shipped("osie", TPPGaze)
+def tpp_osie(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
+    if checkpoint is None:
+        raise InvalidInputError("tpp-osie is the trained model: it needs its weights (pretrained='osie'); use "
+                                "'tpp' for a fresh model")
+    return TPPGaze.from_checkpoint(checkpoint, **kwargs)
 
 
 TINY = {"backbone": "lcnet_050", "input_width": 96, "input_height": 64, "feature_dim": 8, "hidden_dim": 16,
         "head_dim": 8, "duration_components": 2, "max_fixations": 12}
 
 
-@register_model("tpp-tiny", predicts=("positions", "durations", "density"), inputs=("image",),
+@register_model("tpp-tiny", predicts=("positions", "durations", "density"), inputs=("image",), formats=FORMATS,
                 description="a tiny randomly initialised TPP model for tests")
-def tpp_tiny(pretrained: str | None = None, **kwargs) -> TPPGaze:
+def tpp_tiny(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
+    if checkpoint is not None:
+        return TPPGaze.from_checkpoint(checkpoint, **kwargs)
     return TPPGaze(**{**TINY, **kwargs})
 
 
 def export(checkpoint: str, out: str) -> str:
     """Write the weights-only file the package ships from a training checkpoint; returns its sha256."""
     model = TPPGaze.from_file(checkpoint)
-    digest = model.save_weights(out)
+    digest = model.save_checkpoint(out)
     print(f"{out}: sha256 {digest} ({Path(out).stat().st_size / 1e6:.2f} MB)")
     return digest
 

@@ -19,7 +19,6 @@ The image is encoded once per image (shared by every scanpath and every step), n
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 from pathlib import Path
@@ -42,12 +41,9 @@ from gazekit.models.tpp_heads import (
     sample_features,
 )
 from gazekit.models.tpp_sampling import check_history, check_images, sample_scanpaths, unique_rows
-from gazekit.paths import WEIGHTS_DIR
 from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
-# Shipped checkpoints: tag -> (file in gazekit/weights, sha256 of its bytes). Checked on every load.
-SHIPPED = {"osie": ("tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057")}
 
 
 class TPPGazeCore(nn.Module):
@@ -342,54 +338,45 @@ class TPPGazeCore(nn.Module):
         return sample_scanpaths(self, request)
 
     # ------------------------------------------------------------------ persistence
-    def save_weights(self, path: str | Path, frozen_backbone: bool = True) -> str:
-        """Save hyper-parameters and weights (no optimiser state) to ``path``; returns the file's sha256.
+    checkpoint_format = "gazekit-tpp"
+
+    def save_checkpoint(self, path: str | Path, frozen_backbone: bool = True) -> str:
+        """Save hyper-parameters and weights (no optimiser state) to ``path`` (written atomically); returns the
+        file's sha256. Read it back with :func:`gazekit.models.load_checkpoint` (or ``create_model("tpp",
+        pretrained=path)``).
 
         ``frozen_backbone``: also store the backbone's layer graph (``torch.fx``, without a second copy of its
-        weights), so that :meth:`from_file` with ``frozen=True`` runs it without building the timm model.
+        weights), so that :meth:`from_file` with ``frozen=True`` and the file's sha256 runs it without building the
+        timm model (the graph is code: it is only ever read from a file whose sha256 the caller checked).
         """
-        state = {"format": "gazekit-tpp", "version": 1, "hyper_parameters": dict(vars(self.cfg)),
+        from gazekit.models._checkpoint import save_torch
+
+        state = {"format": self.checkpoint_format, "version": 1, "hyper_parameters": dict(vars(self.cfg)),
                  "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
         if frozen_backbone and isinstance(self.backbone, Backbone):
             graph = freeze_backbone(self.backbone)
             if graph is not None:
                 state["backbone_graph"] = graph
-        from gazekit._atomic import atomic_path
-
-        with atomic_path(path) as tmp:
-            torch.save(state, str(tmp))
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return save_torch(state, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, sha256: str | None = None, frozen: bool = False):
-        """Load a file written by :meth:`save_weights` or a Lightning ``.ckpt``; verify ``sha256`` if given.
-
-        ``frozen=True`` builds the backbone from the layer graph stored in the file (plain ``torch.nn`` layers: no
-        timm import, faster start) when there is one; because that graph is code, this needs ``sha256``.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"checkpoint {str(path)!r} does not exist")
-        data = path.read_bytes()
-        if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-            raise InvalidInputError(f"checkpoint {str(path)!r} is corrupted: sha256 "
-                                    f"{hashlib.sha256(data).hexdigest()} != recorded {sha256}")
+    def from_checkpoint(cls, state: dict, *, source: str = "checkpoint", frozen_graph: bool = False,
+                        **overrides):
+        """Build from a checkpoint dict (a :meth:`save_checkpoint` file or a Lightning ``.ckpt``). ``overrides``
+        replace stored hyper-parameters. ``frozen_graph=True`` runs the stored backbone graph (code): only for a
+        file whose sha256 was checked (see :meth:`from_file`)."""
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=False)
             hp = dict(state["hyper_parameters"])
             sd = state["state_dict"]
         except Exception as err:
-            raise InvalidInputError(f"{str(path)!r} is not a TPP checkpoint: {err}") from err
+            raise InvalidInputError(f"{source!r} is not a TPP checkpoint: {err!r}") from err
         allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "optimizer", "backbone_module"}
-        hp = {k: v for k, v in hp.items() if k in allowed}  # drops LightningCLI bookkeeping keys
+        hp = {k: v for k, v in {**hp, **overrides}.items() if k in allowed}  # drops LightningCLI bookkeeping keys
         hp["backbone_pretrained"] = None
         extra = {}
-        if frozen and "backbone_graph" in state:
-            if not sha256:
-                raise InvalidInputError(f"frozen=True runs the layer graph stored in {str(path)!r}; pass the "
-                                        "file's sha256 to confirm it is trusted")
+        if frozen_graph and "backbone_graph" in state:
             body = {k.removeprefix("backbone.body."): v for k, v in sd.items() if k.startswith("backbone.body.")}
-            extra["backbone_module"] = FrozenBackbone.from_graph(state["backbone_graph"], body, source=str(path))
+            extra["backbone_module"] = FrozenBackbone.from_graph(state["backbone_graph"], body, source=source)
         model = cls(**hp, **extra)
         if extra:  # a traced graph keeps no BatchNorm step counters (unused in eval)
             own = model.state_dict()
@@ -397,18 +384,24 @@ class TPPGazeCore(nn.Module):
         model.load_state_dict(sd)
         return model.eval()
 
+    @classmethod
+    def from_file(cls, path: str | Path, sha256: str | None = None, frozen: bool = False, trust: bool = False):
+        """Load a :meth:`save_checkpoint` file or a Lightning ``.ckpt``; verify ``sha256`` if given.
 
-def load_shipped(tag: str, cls: type | None = None, frozen: bool = False):
-    """The checkpoint shipped under ``tag`` (sha256-checked) as ``cls`` (default :class:`TPPGazeCore`)."""
-    if tag not in SHIPPED:
-        raise InvalidInputError(f"unknown TPP weights {tag!r}; shipped: {', '.join(SHIPPED)}")
-    fname, digest = SHIPPED[tag]
-    path = WEIGHTS_DIR / fname
-    if not path.is_file():
-        raise InvalidInputError(f"shipped checkpoint {str(path)!r} is missing from this installation")
-    return (cls or TPPGazeCore).from_file(path, sha256=digest, frozen=frozen)
+        The file is read with the weights-only reader (``trust=True`` lifts that, see docs/security.md).
+        ``frozen=True`` builds the backbone from the layer graph stored in the file (plain ``torch.nn`` layers: no
+        timm import, faster start) when there is one; because that graph is code, this needs ``sha256``.
+        """
+        from gazekit.models._checkpoint import read_checkpoint
+
+        if frozen and not sha256:
+            raise InvalidInputError(f"frozen=True runs the layer graph stored in {str(path)!r}; pass the "
+                                    "file's sha256 to confirm it is trusted")
+        state, _ = read_checkpoint(path, sha256=sha256, trust=trust)
+        return cls.from_checkpoint(state, source=str(path), frozen_graph=frozen)
 
 
-def load_shipped_osie() -> TPPGazeCore:
-    """``tpp-osie`` for inference only: the backbone runs from its frozen graph (no timm, no Lightning import)."""
-    return load_shipped("osie", frozen=True)
+def load_fast(path: str | Path, sha256: str) -> TPPGazeCore:
+    """Shipped TPP weights for inference only (the registry's fast loader): the backbone runs from its frozen
+    graph (no timm, no Lightning import); ``sha256`` is the shipped file's, checked before anything is read."""
+    return TPPGazeCore.from_file(path, sha256=sha256, frozen=True)

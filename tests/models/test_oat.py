@@ -126,7 +126,8 @@ def test_save_load_round_trip(tmp_path):
     model = tiny()
     batch, _ = colour_batch(3, seed=2)
     ref = model.step_outputs(model.encode(batch), batch["object_mask"], torch.tensor([[0, 1]] * 3))
-    path = model.save_pretrained(tmp_path / "oat.pt")
+    path = tmp_path / "oat.pt"
+    model.save_checkpoint(path)
     loaded = load_oat(path)
     out = loaded.step_outputs(loaded.encode(batch), batch["object_mask"], torch.tensor([[0, 1]] * 3))
     torch.testing.assert_close(out[0], ref[0])
@@ -139,7 +140,8 @@ def test_save_load_round_trip(tmp_path):
 def test_hash_named_checkpoint_is_verified(tmp_path):
     import hashlib
 
-    path = tiny().save_pretrained(tmp_path / "x.pt")
+    path = tmp_path / "x.pt"
+    tiny().save_checkpoint(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     good = path.rename(tmp_path / f"oat-test-{digest}.pt")
     load_oat(good)

@@ -304,7 +304,7 @@ def test_tiny_open_clip_mechanics_and_local_checkpoint(tiny_clip_name, tmp_path)
     assert not torch.allclose(sp.xy()[:, 1], sp.xy()[:, 0])  # the gradient moved the fixation off the start
     ckpt = tmp_path / "tiny.pt"
     torch.save(model.scorer.model.state_dict(), ckpt)
-    again = create_model("foveated-clip-search", pretrained=str(ckpt), model_name=tiny_clip_name, steps=3,
+    again = create_model("foveated-clip-search", backbone_pretrained=str(ckpt), model_name=tiny_clip_name, steps=3,
                          restarts=2, max_fixations=4)
     assert torch.allclose(again.predict_scanpaths(req).xy(), sp.xy())
     with pytest.raises(InvalidInputError, match="target_text"):

@@ -156,7 +156,7 @@ def test_sampling_max_fixations_and_seed(model, images):
 
 def test_save_load_round_trip(model, images, tmp_path):
     path = tmp_path / "m.pt"
-    digest = model.save_weights(path)
+    digest = model.save_checkpoint(path)
     loaded = TPPGaze.from_file(path, sha256=digest)
     sp = _scanpaths()
     assert torch.equal(model.conditional_log_density(images, sp), loaded.conditional_log_density(images, sp))
@@ -223,10 +223,10 @@ def test_missing_durations_are_imputed(model, images):
 
 
 def test_shipped_checkpoint_loads_and_is_hash_checked():
-    from gazekit.models.tpp import SHIPPED
+    from gazekit.models.tpp import OSIE_WEIGHTS
     from gazekit.paths import WEIGHTS_DIR
 
-    fname, digest = SHIPPED["osie"]
+    fname, digest = OSIE_WEIGHTS.file, OSIE_WEIGHTS.sha256
     if not (WEIGHTS_DIR / fname).is_file():
         pytest.skip("shipped checkpoint not built yet")
     assert len(digest) == 64
