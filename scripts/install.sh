@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip install -q torch==2.14.1 torchvision==0.29.1
-pip install -q -e ".[test]"
+pip install -q -e ".[test,docs]"
 # Test-only oracles with awkward packaging: pysaliency needs setuptools<81 (pkg_resources) to build;
 # gazeparser (GPL, ScanMatch oracle) is installed without its wxPython dependency and only imported by tests.
 pip install -q "setuptools<81" Cython

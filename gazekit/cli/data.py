@@ -1,8 +1,10 @@
 """``gazekit data``: inspect and convert datasets (registered names or table files).
 
-    gazekit data list
-    gazekit data info  <name-or-path> [--root DIR] [--json]
-    gazekit data convert <name-or-path> --out FILE.{csv,parquet,json} [--root DIR]
+```text
+gazekit data list
+gazekit data info  <name-or-path> [--root DIR] [--json]
+gazekit data convert <name-or-path> --out FILE.{csv,parquet,json} [--root DIR]
+```
 """
 
 from __future__ import annotations

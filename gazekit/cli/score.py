@@ -20,7 +20,7 @@ DESCRIPTION = (
 def add_arguments(parser) -> None:
     parser.add_argument("--pred", help="predicted scanpaths: a table file or a dataset name (omit with "
                                        "--human-baseline to score only the humans)")
-    parser.add_argument("--human", required=True, help="human scanpaths: a table file or a dataset name")
+    parser.add_argument("--human", help="human scanpaths: a table file or a dataset name (required unless --list)")
     parser.add_argument("--metrics", nargs="+", metavar="METRIC",
                         help="pair metrics by registry name (default: the protocol's set)")
     parser.add_argument("--by", choices=("image", "subject", "task"), help="one row per image, subject or task")
@@ -85,6 +85,8 @@ def run(args) -> int:
     if args.list:
         _print_listing(console)
         return 0
+    if args.human is None:
+        raise InvalidInputError("--human is required: a scanpath table file or a dataset name")
     if args.pred is None and not args.human_baseline:
         raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
     if args.devices < 1:
