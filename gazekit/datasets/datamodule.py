@@ -217,6 +217,12 @@ class GazeDataModule(pl.LightningDataModule):
             sampler = DistributedSampler(self.split(name), num_replicas=world_size, rank=rank, shuffle=shuffle,
                                          seed=self.seed)
             shuffle, generator = False, None
+        elif world_size > 1:
+            # Evaluation and prediction: every item exactly once, shards may differ by one (Lightning's default
+            # DistributedSampler would repeat items to even the shards, and epoch means would count them twice).
+            from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+            sampler = UnrepeatedDistributedSampler(self.split(name), num_replicas=world_size, rank=rank, shuffle=False)
         loader = self._loaders[key] = StatefulDataLoader(self.split(name), batch_size=self.batch_size, shuffle=shuffle,
                                   sampler=sampler, generator=generator, num_workers=self.num_workers,
                                   collate_fn=collate_gaze, persistent_workers=self.num_workers > 0)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._epoch_means import EpochMeans
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf, training_scanpaths
 from gazekit.models.registry import WeightSpec, register_model
@@ -152,9 +153,11 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
 
     def on_validation_start(self) -> None:
         self._fit_if_needed()
+        self._epoch_means("val").reset()
 
     def on_test_start(self) -> None:
         self._fit_if_needed()
+        self._epoch_means("test").reset()
 
     def configure_optimizers(self):
         return None
@@ -166,20 +169,29 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         sp = batch["scanpaths"] if isinstance(batch, dict) else batch[1]
         spatial = self.fixation_log_density(sp)
         duration = self.duration_log_likelihood(None, sp)
-        mask, bs = sp.mask, len(sp)
+        mask = sp.mask
         known = mask & torch.isfinite(duration)
-        n_fix = mask.sum().clamp(min=1)
-        self.log(f"{stage}/spatial_ll", spatial[mask].mean(), batch_size=bs, sync_dist=True)
-        if known.any():
-            self.log(f"{stage}/duration_ll", duration[known].mean(), batch_size=bs, sync_dist=True)
-        self.log(f"{stage}/nll", -(spatial[mask].sum() + duration[known].sum()) / n_fix, batch_size=bs,
-                 sync_dist=True, prog_bar=True)
+        acc = self._epoch_means(stage)  # sums and counts over the epoch and every rank (see _epoch_means)
+        acc.add_values("spatial_ll", spatial[mask])
+        acc.add_values("duration_ll", duration[known])
+        acc.add("nll", -(spatial[mask].sum() + duration[known].sum()), mask.sum())
+
+    def _epoch_means(self, stage: str) -> EpochMeans:
+        if not hasattr(self, "_means"):
+            self._means, self.epoch_metrics = {}, {}
+        return self._means.setdefault(stage, EpochMeans(["spatial_ll", "duration_ll", "nll"]))
 
     def validation_step(self, batch, batch_idx):
         self._log_likelihoods(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self._log_likelihoods(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val", prog_bar=("nll",))
+
+    def on_test_epoch_end(self) -> None:
+        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test", prog_bar=("nll",))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["freeview_priors"] = self.priors

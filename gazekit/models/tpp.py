@@ -17,6 +17,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._epoch_means import EpochMeans
 from gazekit.models.base import ScanpathPredictMixin
 from gazekit.models.priors import training_scanpaths
 from gazekit.models.registry import WeightSpec, register_model
@@ -95,15 +96,42 @@ class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
         loc, scale = float(self.logd_loc), float(self.logd_scale)
         lognormal = (-0.5 * ((out["log_d"] - loc) / scale) ** 2 - math.log(scale * math.sqrt(2 * math.pi))
                      - out["log_d"])
+        if stage != "train":  # val/test: sums and counts over the epoch and every rank (see _epoch_means)
+            acc = self._epoch_means(stage)
+            acc.add("nll", -ll, mask.sum())
+            acc.add_values("ig_cb_bits", (out["spatial"] - out["cb"])[mask] / LN2)
+            acc.add_values("dur_gain_nats", (out["duration"] - lognormal)[dmask])
+            return loss
         bs = len(sp)
-        sync = stage != "train"  # under DDP, val/test metrics (and the checkpoint monitor) cover every rank
-        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=bs, sync_dist=sync)
+        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=bs)
         self.log(f"{stage}/ig_cb_bits", ((out["spatial"] - out["cb"])[mask].mean() / LN2), prog_bar=True,
-                 batch_size=bs, sync_dist=sync)
+                 batch_size=bs)
         if dmask.any():
             self.log(f"{stage}/dur_gain_nats", (out["duration"] - lognormal)[dmask].mean(), prog_bar=True,
-                     batch_size=bs, sync_dist=sync)
+                     batch_size=bs)
         return loss
+
+    def _epoch_means(self, stage: str) -> EpochMeans:
+        if not hasattr(self, "_means"):
+            self._means, self.epoch_metrics = {}, {}
+        return self._means.setdefault(stage, EpochMeans(["nll", "ig_cb_bits", "dur_gain_nats"]))
+
+    def _log_epoch(self, stage: str) -> None:
+        """Per-fixation means over every rank's batches: val/nll = -sum(log-likelihood) / sum(fixations)."""
+        self.epoch_metrics[stage] = self._epoch_means(stage).log(self, stage, prog_bar=("nll", "ig_cb_bits",
+                                                                                        "dur_gain_nats"))
+
+    def on_validation_epoch_start(self) -> None:
+        self._epoch_means("val").reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._epoch_means("test").reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

@@ -20,15 +20,14 @@ from gazekit.paths import SAMPLE_DIR
 
 
 class GlobalValNLL(pl.Callback):
-    """Validation NLL over every validation batch of every rank, weighted by scanpaths per batch as Lightning's
-    epoch mean of ``val/nll`` is (the model logs without ``sync_dist``, so under DDP Lightning's own value would
-    be rank 0's share only)."""
+    """Validation NLL over every validation batch of every rank, computed here independently of the model's
+    logging: -sum(log-likelihood) / sum(fixations), from each batch's loss (-LL / fixations) and fixation count."""
 
     def __init__(self):
         self.batches, self.history, self.logged = [], [], []
 
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
-        self.batches.append((float(outputs), len(batch[1])))
+        self.batches.append((float(outputs), int(batch[1].mask.sum())))
 
     def on_validation_epoch_end(self, trainer, module):
         parts = [self.batches]
@@ -37,8 +36,10 @@ class GlobalValNLL(pl.Callback):
             dist.all_gather_object(parts, self.batches)
         rows = [row for part in parts for row in part]
         self.history.append(sum(v * n for v, n in rows) / sum(n for _, n in rows))
-        self.logged.append(float(trainer.callback_metrics["val/nll"]))
         self.batches = []
+
+    def on_validation_end(self, trainer, module):  # the model logs its epoch means in its own epoch-end hook
+        self.logged.append(float(trainer.callback_metrics["val/nll"]))
 
 
 def main():
