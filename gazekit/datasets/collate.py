@@ -14,7 +14,8 @@ def collate_gaze(items: Sequence[tuple[torch.Tensor | None, Scanpaths]]) -> tupl
     """``[(image, scanpath), ...]`` -> ``(images, scanpaths)``.
 
     ``image`` is a ``[3, H, W]`` uint8 or float tensor for a one-row ``scanpath`` (or ``[n, 3, H, W]`` for an
-    n-row one), or None for datasets without images. ``images`` is ``[B, 3, H, W]`` float32 in [0, 1], or None
+    n-row one, or ``[k, 3, H, W]`` holding each of its k distinct images once), or None for datasets without
+    images. ``images`` is ``[B, 3, H, W]`` float32 in [0, 1] (``[K, ...]`` for distinct-image items), or None
     when the items carry no images. ``scanpaths`` is one padded :class:`Scanpaths` batch of B rows.
     """
     images = [img for img, _ in items]

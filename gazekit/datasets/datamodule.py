@@ -10,7 +10,9 @@ Batches:
 
 Splits: by image, with :func:`~gazekit.datasets.splits.split_by` (seeded, deterministic; every scanpath of an
 image lands in the same split). Decoded, resized images are kept in memory as uint8 (``3 * H * W`` bytes each)
-and, with ``preload_images=True``, decoded once in ``setup`` before the workers fork so they share them.
+and, with ``preload_images=True``, decoded once in ``setup`` before the workers fork so they share them. With
+``disk_cache=True`` (or ``GAZEKIT_IMAGE_CACHE=1``) they are also kept on disk, keyed by file hash and size, so later
+runs, DDP ranks and workers read them instead of decoding again (:mod:`gazekit.datasets.image_cache`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from gazekit.datasets.base import GazeDataset
 from gazekit.datasets.collate import collate_gaze
+from gazekit.datasets.image_cache import DiskImageCache, resolve_disk_cache
 from gazekit.datasets.splits import split_by
 from gazekit.errors import InvalidInputError
 from gazekit.images import load_image
@@ -42,10 +45,13 @@ def rank_and_world_size(trainer=None) -> tuple[int, int]:
 
 
 class ImageCache:
-    """Image name -> decoded ``[3, H, W]`` uint8 tensor resized to ``size`` (H, W), decoded on first use."""
+    """Image name -> decoded ``[3, H, W]`` uint8 tensor resized to ``size`` (H, W), decoded on first use.
 
-    def __init__(self, paths: dict, size: tuple[int, int] | None):
-        self.paths, self.size, self._cache = dict(paths), size, {}
+    With ``disk`` (a :class:`~gazekit.datasets.image_cache.DiskImageCache`), an image not yet in memory is read
+    from the on-disk cache, and decoded (then stored there) only when no process has decoded it before."""
+
+    def __init__(self, paths: dict, size: tuple[int, int] | None, disk: DiskImageCache | None = None):
+        self.paths, self.size, self.disk, self._cache = dict(paths), size, disk, {}
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -55,7 +61,10 @@ class ImageCache:
         if img is None:
             if name not in self.paths:
                 raise InvalidInputError(f"no image file for image {name!r}")
-            img = _decode_resized(self.paths[name], self.size)
+            if self.disk is not None:
+                img = self.disk.get(self.paths[name], self.size, _decode_resized)
+            else:
+                img = _decode_resized(self.paths[name], self.size)
             self._cache[name] = img
         return img
 
@@ -102,6 +111,15 @@ class ScanpathImageDataset(Dataset):
         images = torch.stack([self.images.get(name) for name in sp.image]) if self.images is not None else None
         return [(images, sp)]
 
+    def distinct_image_items(self, indices: list[int]):
+        """As ``__getitems__``, but each distinct image once: ``[([k, 3, H, W], n-row Scanpaths)]``, row ``j`` the
+        ``j``-th distinct name of ``scanpaths.image`` in order of appearance (batches that group the scanpaths of
+        a few images carry ``k`` images, not n copies)."""
+        sp = self.scanpaths[[int(i) for i in indices]]
+        if self.images is None:
+            return [(None, sp)]
+        return [(torch.stack([self.images.get(name) for name in dict.fromkeys(sp.image)]), sp)]
+
 
 class GazeDataModule(pl.LightningDataModule):
     """Train/val/test loaders over one dataset.
@@ -124,6 +142,9 @@ class GazeDataModule(pl.LightningDataModule):
             default (documented per dataset).
         dataset_kwargs: extra keyword arguments for the reader (e.g. ``{"split_file": ...}``).
         shuffle: shuffle the training loader.
+        disk_cache: keep the decoded, resized images on disk, shared by every epoch, run and process (see
+            :mod:`gazekit.datasets.image_cache`): ``True`` (folder ``$GAZEKIT_CACHE/images``), a folder, or
+            ``False``; None (default) follows ``$GAZEKIT_IMAGE_CACHE`` (unset: off).
 
     Under DDP (``Trainer(strategy="ddp", devices=N)``) each process trains on its own share of the training split
     (a ``DistributedSampler`` seeded with ``seed``; ``batch_size`` is then per process); validation and test
@@ -134,7 +155,7 @@ class GazeDataModule(pl.LightningDataModule):
                  image_size: Sequence[int] | None = (240, 320), batch_size: int = 32, num_workers: int = 0,
                  fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0, with_images: bool | None = None,
                  preload_images: bool = True, max_length: int | None = None, on_invalid: str | None = None,
-                 dataset_kwargs: dict | None = None, shuffle: bool = True):
+                 dataset_kwargs: dict | None = None, shuffle: bool = True, disk_cache: bool | str | None = None):
         super().__init__()
         if image_size is not None:
             image_size = tuple(int(v) for v in image_size)
@@ -146,6 +167,7 @@ class GazeDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.fractions, self.seed = int(batch_size), int(num_workers), fractions, seed
         self.with_images, self.preload_images, self.max_length = with_images, preload_images, max_length
         self.on_invalid, self.dataset_kwargs, self.shuffle = on_invalid, dict(dataset_kwargs or {}), shuffle
+        self.disk_cache = disk_cache
         self.data: GazeDataset | None = None
         self.splits: dict[str, torch.Tensor] = {}
         self.image_cache: ImageCache | None = None
@@ -181,7 +203,7 @@ class GazeDataModule(pl.LightningDataModule):
             if missing:
                 raise InvalidInputError(f"dataset {data.name!r}: {len(missing)} image(s) have no file, e.g. "
                                         f"{missing[:3]}; pass with_images=False to train on scanpaths only")
-            self.image_cache = ImageCache(data.images, self.image_size)
+            self.image_cache = ImageCache(data.images, self.image_size, disk=resolve_disk_cache(self.disk_cache))
         index = split_by(sp.image, self.fractions, self.seed, SPLITS)
         self.splits = {name: torch.as_tensor(idx) for name, idx in index.items()}
         self._datasets = {name: ScanpathImageDataset(sp[idx.tolist()], self.image_cache)

@@ -121,7 +121,8 @@ def request_from_batch(batch, options: PredictOptions, task_kind: str = "freevie
                        seen: set | None = None) -> PredictRequest | None:
     """The :class:`PredictRequest` for a DataModule predict batch.
 
-    ``(images [B, 3, H, W], Scanpaths)`` batches (:class:`~gazekit.datasets.datamodule.GazeDataModule`) give one
+    ``(images [B, 3, H, W], Scanpaths)`` batches (:class:`~gazekit.datasets.datamodule.GazeDataModule`; or
+    ``images [k, 3, H, W]``, each distinct image once, from ``ImageGroupedDataModule``) give one
     request row per distinct image (search models: per distinct image, target and target box), so each image is
     predicted ``options.n_samples`` times however many human scanpaths the batch holds. A dict batch with the
     :class:`PredictRequest` field names (at least ``images`` and ``image_names``) is used as is.
@@ -163,7 +164,15 @@ def request_from_batch(batch, options: PredictOptions, task_kind: str = "freevie
         return None
     first = list(rows.values())
     sel = sp[first]
-    request = PredictRequest(images=images[first], image_names=list(sel.image), **common)
+    if images.shape[0] == len(sp):  # one image per scanpath
+        picked = images[first]
+    else:  # each distinct image once, in order of first appearance (ImageGroupedDataModule)
+        distinct = {name: k for k, name in enumerate(dict.fromkeys(sp.image))}
+        if len(distinct) != images.shape[0]:
+            raise InvalidInputError(f"batch has {images.shape[0]} images for {len(sp)} scanpaths on {len(distinct)} "
+                                    "distinct images (expected one image per scanpath or per distinct image)")
+        picked = images[[distinct[name] for name in sel.image]]
+    request = PredictRequest(images=picked, image_names=list(sel.image), **common)
     if search:
         request.target_text = list(sel.task)
         boxes = sel.target_box.clone()
