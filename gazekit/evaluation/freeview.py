@@ -4,10 +4,8 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
 
 * **Spatial information gain** (bits per fixation, every fixation including the first): the model's conditional
   density of each human fixation given that subject's earlier fixations (``conditional_log_density``), over the
-  centre-bias Gaussian and over the uniform density, averaged over all fixations. Same definition as
-  :func:`gazekit.metrics.functional.conditional.conditional_information_gain` with ``start=0`` (a test checks the
-  two agree), computed by reading the maps at the fixations only (that function copies every event map, which
-  is too slow for a whole test split).
+  centre-bias Gaussian and over the uniform density, averaged over all fixations:
+  :func:`gazekit.metrics.functional.conditional.conditional_information_gain` with ``start=0``, summed over images.
 * **Duration log-likelihood** (nats per fixation, log-density per ms) of the human durations under the model
   (``duration_log_likelihood``) and under the log-normal fitted to the training durations.
 * **Sampled scanpaths vs humans**: ``n_samples`` scanpaths per image (default: the number of human scanpaths of
@@ -18,7 +16,7 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
   (when None they are fitted on the evaluated images themselves, which favours them; the result says so).
 * **Human ceiling of the spatial gain**: leave-one-subject-out Gaussian KDE (sigma 1 degree, from the dataset's
   pixels per degree, else 24 px; on 4 px cells) of the other subjects' fixations on the image, mixed with 10 %
-  centre bias so that it is never zero. It is a ceiling for *static* densities: a conditional model also knows
+  centre bias so that it is never zero (:func:`gazekit.metrics.functional.density.loso_kde_log_likelihood`). It is a ceiling for *static* densities: a conditional model also knows
   where the subject looked before, which a KDE of other subjects ignores, so it can come close or exceed it.
 """
 
@@ -31,72 +29,16 @@ import torch
 
 from gazekit.errors import InvalidInputError
 from gazekit.evaluation import register_evaluator
+from gazekit.metrics.functional.conditional import conditional_information_gain
+from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 from gazekit.models.base import ConditionalDensityModel, DurationLikelihoodModel, PredictRequest
 from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
-KDE_MIX = 0.1  # centre-bias share of the human-ceiling density
 
 
 def _rows_of(sp: Scanpaths, names: set[str]) -> list[int]:
     return [i for i, n in enumerate(sp.image) if n in names]
-
-
-def loso_kde_gain(hum: Scanpaths, cb_log_density: torch.Tensor, sigma_px: float, cell: int = 4
-                  ) -> tuple[float, float, int]:
-    """Sum over fixations of the leave-one-subject-out KDE log-density (nats per pixel) and of the centre-bias
-    log-density at the same pixels, and the number of fixations. ``hum``: the scanpaths of one image, in its pixels.
-
-    The KDE is computed on ``cell x cell`` pixel cells (a Gaussian blur of the other subjects' fixation counts,
-    sigma ``sigma_px / cell`` cells, normalised inside the image), spread evenly over each cell's pixels, then mixed
-    with ``KDE_MIX`` of the centre bias.
-    """
-    import cv2
-
-    h, w = cb_log_density.shape
-    gh, gw = -(-h // cell), -(-w // cell)
-    cb = cb_log_density.double().exp().numpy()
-    mask = hum.mask
-    xi = hum.x.floor().clamp(0, w - 1).long()
-    yi = hum.y.floor().clamp(0, h - 1).long()
-    cy, cx = torch.div(yi, cell, rounding_mode="floor"), torch.div(xi, cell, rounding_mode="floor")
-    ys_idx, xs_idx = np.arange(h) // cell, np.arange(w) // cell
-    pixels_per_cell = np.bincount(ys_idx, minlength=gh)[:, None] * np.bincount(xs_idx, minlength=gw)[None, :]
-    groups = {}
-    for s in sorted(set(hum.subject)):
-        rows = [i for i, v in enumerate(hum.subject) if v == s]
-        sel = mask[rows]
-        hist = np.zeros((gh, gw), dtype=np.float32)
-        np.add.at(hist, (cy[rows][sel].numpy(), cx[rows][sel].numpy()), 1.0)
-        groups[s] = (rows, sel, hist)
-    total = sum(hist for _, _, hist in groups.values())
-    ll_kde = ll_cb = 0.0
-    n = 0
-    for rows, sel, hist in groups.values():
-        others = total - hist
-        if others.sum() == 0:
-            continue
-        kde = cv2.GaussianBlur(others, (0, 0), sigma_px / cell, borderType=cv2.BORDER_CONSTANT).astype(np.float64)
-        kde = kde / kde.sum() / pixels_per_cell
-        ys, xs = yi[rows][sel].numpy(), xi[rows][sel].numpy()
-        dens = (1 - KDE_MIX) * kde[ys // cell, xs // cell] + KDE_MIX * cb[ys, xs]
-        ll_kde += float(np.log(dens).sum())
-        ll_cb += float(np.log(cb[ys, xs]).sum())
-        n += len(ys)
-    return ll_kde, ll_cb, n
-
-
-def log_density_at_fixations(log_density: torch.Tensor, scanpaths: Scanpaths) -> torch.Tensor:
-    """Values of ``log_density [B or 1, L or 1, H, W]`` at each valid fixation (step k of row b, pixel floor(x),
-    floor(y)), in row-major order of the fixations, float64. Size-1 dimensions are shared by all rows / steps."""
-    b, length, h, w = log_density.shape
-    rows, cols = scanpaths.mask.nonzero(as_tuple=True)
-    xi = scanpaths.x[rows, cols].floor().clamp(0, w - 1).long()
-    yi = scanpaths.y[rows, cols].floor().clamp(0, h - 1).long()
-    steps = cols if length > 1 else torch.zeros_like(cols)
-    if length > 1 and len(cols) and int(cols.max()) >= length:
-        raise InvalidInputError(f"log_density has {length} steps but the scanpaths have {int(cols.max()) + 1}")
-    return log_density[rows if b > 1 else torch.zeros_like(rows), steps, yi, xi].double()
 
 
 def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str) -> Scanpaths:
@@ -150,7 +92,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                                                                                    dtype=torch.float64)).any():
                 hum = hum.rescale(float(w), float(h))
             cb_map = cb_model.pixel_log_density(h, w)
-            kl, kc, kn = loso_kde_gain(hum, cb_map, ppd)
+            kl, kc, kn = loso_kde_log_likelihood(hum, cb_map, ppd, mix=KDE_MIX)
             kde["ll"] += kl
             kde["cb"] += kc
             kde["n"] += kn
@@ -159,11 +101,9 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                 if isinstance(obj, ConditionalDensityModel) and hum.num_fixations:
                     with torch.no_grad():
                         ld = obj.conditional_log_density(image[None].expand(len(hum), *image.shape), hum)
-                    lp = log_density_at_fixations(ld, hum)
-                    cb_at = log_density_at_fixations(cb_map[None, None], hum)
-                    acc[m]["ig_cb"] += float((lp - cb_at).sum()) / LN2
-                    acc[m]["ig_u"] += float((lp + math.log(h * w)).sum()) / LN2
-                    acc[m]["n"] += lp.numel()
+                    acc[m]["ig_cb"] += float(conditional_information_gain(ld, hum, cb_map, start=0, reduction="sum"))
+                    acc[m]["ig_u"] += float(conditional_information_gain(ld, hum, "uniform", start=0, reduction="sum"))
+                    acc[m]["n"] += hum.num_fixations
                     del ld
                 if has_durations and isinstance(obj, DurationLikelihoodModel):
                     with torch.no_grad():

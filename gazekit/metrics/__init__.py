@@ -19,7 +19,7 @@ _LAZY.update(dict.fromkeys((
 # --- end scanpath similarity ---
 
 # --- map, conditional, search and duration Metric classes; human baseline, pairing, protocols ---
-_LAZY.update(dict.fromkeys(("AUC", "CC", "KLD", "NSS", "SIM", "AUCBorji", "AUCJudd", "InformationGain",
+_LAZY.update(dict.fromkeys(("AUC", "CC", "KLD", "NSS", "SIM", "AUCBorji", "AUCJudd", "HumanKDEInformationGain", "InformationGain",
                             "LogLikelihood", "ShuffledAUC"), "gazekit.metrics.saliency"))
 _LAZY.update(dict.fromkeys(("ConditionalAUC", "ConditionalInformationGain", "ConditionalLogLikelihood",
                             "ConditionalNSS"), "gazekit.metrics.conditional"))

@@ -17,6 +17,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from gazekit.metrics.functional import saliency as F
+from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 
 __all__ = [
     "AUC",
@@ -26,6 +27,7 @@ __all__ = [
     "SIM",
     "AUCBorji",
     "AUCJudd",
+    "HumanKDEInformationGain",
     "InformationGain",
     "LogLikelihood",
     "MapMean",
@@ -140,3 +142,32 @@ class InformationGain(MapMean):
 
     def _values(self, log_density, fixations):
         return F.information_gain(log_density, fixations, **self.options)
+
+
+class HumanKDEInformationGain(Metric):
+    """Human ceiling of the spatial information gain over a baseline, bits per fixation: the leave-one-subject-out
+    KDE of :func:`gazekit.metrics.functional.density.loso_kde_log_likelihood`, summed over images (fixation
+    weighted, as the free-viewing evaluator reports it). Options ``sigma_px`` (required), ``cell``, ``mix``.
+    ``update(scanpaths_of_one_image, baseline_log_density)``."""
+
+    full_state_update = False
+    higher_is_better = True
+    is_differentiable = False
+
+    def __init__(self, sigma_px: float, cell: int = 4, mix: float = KDE_MIX, **kwargs):
+        super().__init__(**{k: v for k, v in kwargs.items() if k in _BASE_KWARGS})
+        self.sigma_px, self.cell, self.mix = sigma_px, cell, mix
+        for name in ("ll_human", "ll_base", "count"):
+            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, scanpaths, baseline_log_density: Tensor) -> None:
+        ll_human, ll_base, n = loso_kde_log_likelihood(scanpaths, baseline_log_density, self.sigma_px, cell=self.cell,
+                                                       mix=self.mix)
+        self.ll_human += ll_human
+        self.ll_base += ll_base
+        self.count += n
+
+    def compute(self) -> Tensor:
+        if self.count == 0:
+            return torch.tensor(float("nan"), dtype=torch.float64)
+        return (self.ll_human - self.ll_base) / self.count / F._LN2

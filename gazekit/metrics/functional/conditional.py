@@ -37,7 +37,10 @@ from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import check_maps, fixation_indices, values_at
 from gazekit.scanpaths import Scanpaths
 
-__all__ = ["conditional_auc", "conditional_information_gain", "conditional_log_likelihood", "conditional_nss"]
+__all__ = [
+    "conditional_auc", "conditional_information_gain", "conditional_log_likelihood", "conditional_nss",
+    "log_density_at_fixations",
+]
 
 HAT_EPS = 2.2204e-16
 _VARIANTS = ("gazekit", "hat")
@@ -78,53 +81,130 @@ def _variant(variant: str) -> None:
         raise InvalidInputError(f"variant must be one of {list(_VARIANTS)}, got {variant!r}")
 
 
+def log_density_at_fixations(log_density: Tensor, scanpaths: Scanpaths, *, start: int = 0,
+                             broadcast: bool = True, name: str = "log_density") -> Tensor:
+    """Values of ``log_density [B or 1, L or 1, H, W]`` at each scored fixation (step ``k >= start`` of row ``b``,
+    pixel ``floor(x), floor(y)``), in row-major order of the fixations, float64 ``[N]``.
+
+    With ``broadcast`` (default) size-1 dimensions are shared by all rows / steps (e.g. one map for every step);
+    ``broadcast=False`` requires one map per scanpath and scored step. Only the ``N`` fixated values
+    are read (no copy of the maps), so this is cheap on a whole test split; NaN or +inf at a scored fixation raises.
+    """
+    if not isinstance(scanpaths, Scanpaths):
+        raise InvalidInputError(f"scanpaths must be Scanpaths, got {type(scanpaths).__name__}")
+    if not isinstance(log_density, Tensor) or log_density.dim() != 4:
+        raise InvalidInputError(f"{name} must be a [B, L, H, W] tensor, got "
+                                f"{tuple(log_density.shape) if isinstance(log_density, Tensor) else type(log_density).__name__}")
+    b, length, h, w = log_density.shape
+    if b != len(scanpaths) and (b != 1 or not broadcast):
+        raise InvalidInputError(f"{name} has {b} rows but there are {len(scanpaths)} scanpaths")
+    if start < 0:
+        raise InvalidInputError(f"start must be >= 0, got {start}")
+    scored = scanpaths.mask & (torch.arange(scanpaths.max_length)[None, :] >= start)
+    rows, cols = scored.nonzero(as_tuple=True)
+    if (length > 1 or not broadcast) and len(cols) and int(cols.max()) >= length:
+        raise InvalidInputError(f"{name} has {length} steps but scanpaths have up to {int(cols.max()) + 1} "
+                                f"fixations: one map per fixation is needed")
+    x, y = scanpaths.x[rows, cols], scanpaths.y[rows, cols]
+    if torch.isnan(x).any() or torch.isnan(y).any():
+        raise InvalidInputError("scanpaths contain NaN coordinates at valid fixations")
+    outside = (x < 0) | (y < 0) | (x > w) | (y > h)
+    if outside.any():
+        k = int(outside.nonzero()[0])
+        raise InvalidInputError(f"fixation {int(cols[k])} of scanpath {int(rows[k])} at (x={float(x[k])}, "
+                                f"y={float(y[k])}) lies outside the {w}x{h} map")
+    xi = x.floor().clamp(0, w - 1).long()
+    yi = y.floor().clamp(0, h - 1).long()
+    steps = cols if length > 1 or not broadcast else torch.zeros_like(cols)
+    dev = log_density.device
+    values = log_density[(rows if b > 1 else torch.zeros_like(rows)).to(dev), steps.to(dev), yi.to(dev),
+                         xi.to(dev)].detach().to("cpu", torch.float64)
+    bad = torch.isnan(values) | torch.isposinf(values)
+    if bad.any():
+        k = int(bad.nonzero()[0])
+        raise InvalidInputError(f"{name} has value {float(values[k])} at fixation {int(cols[k])} of scanpath "
+                                f"{int(rows[k])} (a log density must be finite or -inf)")
+    return values
+
+
+def _scored_rows(scanpaths: Scanpaths, start: int) -> Tensor:
+    scored = scanpaths.mask & (torch.arange(scanpaths.max_length)[None, :] >= start)
+    return scored.nonzero(as_tuple=True)[0]
+
+
+_REDUCTIONS = ("scanpath", "sum", "none")
+
+
+def _reduce(values: Tensor, rows: Tensor, b: int, reduction: str) -> Tensor:
+    if reduction == "scanpath":
+        return _per_scanpath(values, rows, b)
+    return values.sum() if reduction == "sum" else values
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise InvalidInputError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
+
+
 def conditional_log_likelihood(log_density: Tensor, scanpaths: Scanpaths, *, start: int = 1,
-                               unit: str = "nats") -> Tensor:
-    """Mean conditional log-likelihood of each scanpath's fixations (see module docstring)."""
+                               unit: str = "nats", reduction: str = "scanpath") -> Tensor:
+    """Mean conditional log-likelihood of each scanpath's fixations (see module docstring).
+
+    ``reduction``: ``"scanpath"`` (default, ``[B]`` per-scanpath means), ``"sum"`` (one value: the total over all
+    scored fixations) or ``"none"`` (``[N]``, one value per scored fixation in row-major order).
+    """
     if unit not in ("nats", "bits"):
         raise InvalidInputError(f"unit must be 'nats' or 'bits', got {unit!r}")
-    maps, xi, yi, rows = _events(log_density, scanpaths, start, "log_density", allow_inf=True)
-    ll = values_at(maps, xi, yi)[:, 0]
-    out = _per_scanpath(ll, rows, len(scanpaths))
+    _check_reduction(reduction)
+    ll = log_density_at_fixations(log_density, scanpaths, start=start, broadcast=False)
+    out = _reduce(ll, _scored_rows(scanpaths, start), len(scanpaths), reduction)
     return out / math.log(2) if unit == "bits" else out
 
 
-def _baseline_events(baseline, log_density: Tensor, scanpaths: Scanpaths, start: int):
+def _baseline_values(baseline, log_density: Tensor, scanpaths: Scanpaths, start: int) -> Tensor:
     b, length, h, w = log_density.shape
     if isinstance(baseline, str):
         if baseline != "uniform":
             raise InvalidInputError(f"baseline must be 'uniform' or a log-density tensor, got {baseline!r}")
-        base = torch.full((1, 1, h, w), -math.log(h * w), dtype=torch.float64)
-    else:
-        base = torch.as_tensor(baseline, dtype=torch.float64)
-        if base.dim() == 2:
-            base = base[None, None]
-        elif base.dim() == 3:
-            base = base[:, None]
-        if base.dim() != 4 or base.shape[-2:] != (h, w) or base.shape[0] not in (1, b) or base.shape[1] not in (1, length):
-            raise InvalidInputError(f"baseline must be [H, W], [B, H, W] or [B, L, H, W] with H, W = {h}, {w}; "
-                                    f"got {tuple(torch.as_tensor(baseline).shape)}")
-    return _events(base.expand(b, length, h, w), scanpaths, start, "baseline", allow_inf=True)[0]
+        n = int((scanpaths.mask & (torch.arange(scanpaths.max_length)[None, :] >= start)).sum())
+        return torch.full((n,), -math.log(h * w), dtype=torch.float64)
+    base = baseline if isinstance(baseline, Tensor) else torch.as_tensor(baseline, dtype=torch.float64)
+    shape = tuple(base.shape)
+    if base.dim() == 2:
+        base = base[None, None]
+    elif base.dim() == 3:
+        base = base[:, None]
+    if base.dim() != 4 or base.shape[-2:] != (h, w) or base.shape[0] not in (1, b) or base.shape[1] not in (1, length):
+        raise InvalidInputError(f"baseline must be [H, W], [B, H, W] or [B, L, H, W] with H, W = {h}, {w}; "
+                                f"got {shape}")
+    return log_density_at_fixations(base, scanpaths, start=start, name="baseline")
 
 
 def conditional_information_gain(log_density: Tensor, scanpaths: Scanpaths, baseline="uniform", *, start: int = 1,
-                                 variant: str = "gazekit", eps: float = HAT_EPS) -> Tensor:
+                                 variant: str = "gazekit", eps: float = HAT_EPS, reduction: str = "scanpath") -> Tensor:
     """Conditional information gain over ``baseline`` in bits per fixation (see module docstring).
+
+    Reads the maps at the fixations only (no copy of the ``[B, L, H, W]`` maps).
 
     Args:
         baseline: ``"uniform"`` or a log density ``[H, W]``, ``[B, H, W]`` (e.g. a task prior per scanpath) or
             ``[B, L, H, W]``.
         variant: ``"gazekit"`` (log densities, no regulariser) or ``"hat"`` (``eps`` added to probabilities).
+        reduction: ``"scanpath"`` (default, ``[B]`` per-scanpath means), ``"sum"`` (total bits over all scored
+            fixations, a 0-dim tensor; with the default variant computed as ``sum(log p - log q) / ln 2``) or
+            ``"none"`` (``[N]`` per scored fixation, row-major). The free-viewing evaluator sums over a test split.
     """
     _variant(variant)
-    maps, xi, yi, rows = _events(log_density, scanpaths, start, "log_density", allow_inf=True)
-    base = _baseline_events(baseline, log_density, scanpaths, start)
-    lp, lq = values_at(maps, xi, yi)[:, 0], values_at(base, xi, yi)[:, 0]
+    _check_reduction(reduction)
+    lp = log_density_at_fixations(log_density, scanpaths, start=start, broadcast=False)
+    lq = _baseline_values(baseline, log_density, scanpaths, start)
+    rows = _scored_rows(scanpaths, start)
     if variant == "hat":
-        gain = torch.log2(torch.exp(lp) + eps) - torch.log2(torch.exp(lq) + eps)
-    else:
-        gain = (lp - lq) / math.log(2)
-    return _per_scanpath(gain, rows, len(scanpaths))
+        return _reduce(torch.log2(torch.exp(lp) + eps) - torch.log2(torch.exp(lq) + eps), rows, len(scanpaths),
+                       reduction)
+    if reduction == "sum":
+        return (lp - lq).sum() / math.log(2)
+    return _reduce((lp - lq) / math.log(2), rows, len(scanpaths), reduction)
 
 
 def conditional_nss(maps: Tensor, scanpaths: Scanpaths, *, start: int = 1, variant: str = "gazekit") -> Tensor:
