@@ -24,13 +24,15 @@ def test_format_cell():
     assert common.format_cell("tpp") == "tpp"
 
 
-def test_gazekit_table_is_read_exactly_without_validation(tmp_path):
-    # a fixation outside the image would be refused by the validating reader; a saved table is read as written
+def test_gazekit_table_goes_through_the_one_validation_path(tmp_path):
+    # issue 15: score accepted a saved table with a fixation outside the image; every source is validated now
     sp = Scanpaths.from_sequences([[1.5, 20.0]], [[3.0, 4.0]], durations=[[100.0, 50.0]], image=["a"],
                                   subject="s", image_size=[10, 10])
     path = sp.save(tmp_path / "pred.csv")
-    back = common.load_scanpaths(str(path))
-    assert back.x[0].tolist() == [1.5, 20.0] and back.duration[0].tolist() == [100.0, 50.0]
+    with pytest.raises(DataFormatError, match="outside the image.*--on-invalid"):
+        common.load_scanpaths(str(path))
+    back = common.load_scanpaths(str(path), on_invalid="clip")
+    assert back.x[0].tolist() == [1.5, 10.0] and back.duration[0].tolist() == [100.0, 50.0]
     assert back.image == ["a"] and back.subject == ["s"]
 
 

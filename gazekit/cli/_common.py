@@ -30,22 +30,15 @@ def open_source(source: str, root=None, **options):
     return open_dataset(str(source), root=root, **options)
 
 
-def load_scanpaths(source: str):
+def load_scanpaths(source: str, *, on_invalid: str = "error", **options):
     """The scanpaths of a source (see :func:`open_source`) -> :class:`~gazekit.scanpaths.Scanpaths`.
 
-    A table written by ``Scanpaths.save`` (or ``gazekit predict``/``data convert``) is read exactly as saved (no
-    validation, no cache copy: predictions are scored as written); any other source goes through
-    :func:`open_source`.
+    Every source goes through the one validation path: a saved gazekit table too (a prediction with a fixation
+    outside its image or a negative duration is refused under ``"error"``, dropped or clipped under the other
+    policies). Table files are not copied into the cache.
     """
-    from gazekit.datasets.table import TABLE_SUFFIXES, is_gazekit_table
-    from gazekit.scanpaths import Scanpaths, read_table
-
-    path = Path(source).expanduser()
-    if path.suffix.lower() in TABLE_SUFFIXES and path.is_file() and path.suffix.lower() not in (".tsv", ".txt"):
-        df = read_table(path)
-        if is_gazekit_table(df):
-            return Scanpaths.from_table(df, source=path)
-    return open_source(str(source)).scanpaths
+    options.setdefault("cache", not Path(str(source)).expanduser().is_file())
+    return open_source(str(source), on_invalid=on_invalid, **options).scanpaths
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -21,6 +21,8 @@ DESCRIPTION = ("Inspect or convert a dataset. NAME is a registered dataset (see 
 
 
 def add_arguments(parser) -> None:
+    from gazekit.cli._sources import add_source_options
+
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     sub.add_parser("list", help="list registered datasets")
     for name, help_ in (("info", "counts and properties of a dataset"),
@@ -28,12 +30,7 @@ def add_arguments(parser) -> None:
         p = sub.add_parser(name, help=help_)
         p.add_argument("dataset", metavar="NAME_OR_PATH", help="registered dataset name or table file")
         p.add_argument("--root", default=None, help="dataset folder (default: its folder under $GAZEKIT_DATA)")
-        p.add_argument("--on-invalid", choices=("raise", "drop", "clip"), default=None,
-                       help="policy for invalid records (default: the dataset's documented default)")
-        p.add_argument("--columns", default=None,
-                       help="tables only: JSON column mapping, e.g. '{\"subject\": \"participant\"}'")
-        p.add_argument("--time-unit", default=None, choices=("ms", "s", "us", "ns"),
-                       help="tables only: unit of the time columns (default ms)")
+        add_source_options(p)
         p.add_argument("--no-cache", action="store_true", help="parse the raw files even if a cached copy exists")
         if name == "info":
             p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -42,32 +39,14 @@ def add_arguments(parser) -> None:
 
 
 def _load(args, console):
-    from gazekit.datasets.registry import DATASETS
-    from gazekit.cli._common import open_source
-    from gazekit.errors import InvalidInputError
+    from gazekit.cli._sources import open_sources
 
-    kwargs = {"cache": not args.no_cache}
-    if args.on_invalid:
-        kwargs["on_invalid"] = args.on_invalid
-    is_table = args.dataset == "table" or args.dataset not in DATASETS
-    if args.columns is not None or args.time_unit is not None:
-        if not is_table:
-            raise InvalidInputError("--columns and --time-unit apply to table files only")
-        if args.columns is not None:
-            try:
-                kwargs["columns"] = json.loads(args.columns)
-            except ValueError as err:
-                raise InvalidInputError(f"--columns is not valid JSON: {err}") from err
-            if not isinstance(kwargs["columns"], dict):
-                raise InvalidInputError("--columns must be a JSON object {field: column}")
-        if args.time_unit is not None:
-            kwargs["time_unit"] = args.time_unit
     start = time.perf_counter()
     from gazekit.progress import bars_enabled
 
     if bars_enabled(console):  # the reader draws a bar over its records while it parses (first use only)
         console.print(f"[bold]loading {args.dataset}[/] (parsing raw files on first use, then from the cache)")
-    data = open_source(args.dataset, root=args.root, **kwargs)
+    data = open_sources({"data": args.dataset}, args, root=args.root, cache=not args.no_cache)["data"]
     return data, time.perf_counter() - start
 
 

@@ -10,19 +10,36 @@ baselines are then fitted on the same images, which the output says).
 from __future__ import annotations
 
 import json
+import sys
 
 from gazekit.cli._common import format_cell, open_source, write_json
 from gazekit.cli._common import print_table as _print_table
+from gazekit.errors import InvalidInputError
 
+EVALUATE_JSON_VERSION = 2  # 2: 'format', 'version' and 'validation' added (docs/formats.md)
 COMMAND = "evaluate"
 HELP = "score a model against human scanpaths, baselines and the human ceiling"
-DESCRIPTION = __doc__
+DESCRIPTION = (
+    "Score a model against human scanpaths, baselines and the human ceiling. The protocol follows the model's kind "
+    "(freeview, search, object_search). --split test scores the held-out test images of the standard image split "
+    "(the one training uses: fractions 0.8/0.1/0.1, seed 0) and fits the baselines on its training images; --split "
+    "all scores every image (for data the model never saw; the baselines are then fitted on the same images, which "
+    "the output says, unless --baselines-from names a data set whose training split fits them). --data is a "
+    "registered data set, or your own fixation table with --images DIR (image sizes are read from the files; "
+    "--columns, --time-unit and --on-invalid as for 'gazekit data'). The JSON output is documented in "
+    "docs/formats.md.")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="registered name, NAME:WEIGHTS, or checkpoint path")
-    p.add_argument("--data", required=True, help="registered dataset name or a scanpath table file")
-    p.add_argument("--root", default=None, help="dataset folder (default: its folder under the data root)")
+    p.add_argument("--data", required=True, help="registered dataset name, 'table' (with --root FILE), or a scanpath "
+                                                 "table file; a table needs --images DIR for the image files")
+    p.add_argument("--root", default=None, help="dataset folder, or the table file with --data table (default: "
+                                                "the dataset's folder under the data root)")
+    p.add_argument("--baselines-from", default=None, metavar="DATASET",
+                   help="fit the centre-bias and uniform baselines on this registered data set's training split "
+                        "(same --fractions and --split-seed) instead of the evaluated data set's (in-sample with "
+                        "--split all)")
     p.add_argument("--split", choices=("test", "val", "train", "all"), default="test",
                    help="which images to score (default test)")
     p.add_argument("--fractions", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
@@ -36,6 +53,9 @@ def add_arguments(p) -> None:
                         "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
     p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
+    from gazekit.cli._sources import add_source_options
+
+    add_source_options(p)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -53,20 +73,36 @@ def run(args) -> int:
     from gazekit.evaluation import get_evaluator
     from gazekit.models.registry import load_predictor
 
+    from gazekit.cli._sources import open_sources, validation_json, validation_line
+
     model = load_predictor(args.model, trust=args.trust_checkpoint)
-    data = open_source(args.data, root=args.root)
+    data = open_sources({"data": args.data}, args, root=args.root, cache=True)["data"]
+    line = validation_line("--data", data)
+    if line:
+        print(f"gazekit evaluate: {line}", file=sys.stderr)
     names = sorted(set(data.scanpaths.image))
     train_images = None
     if args.split != "all":
         index = split_by(data.scanpaths.image, tuple(args.fractions), args.split_seed)
         images_of = {k: sorted({data.scanpaths.image[i] for i in idx.tolist()}) for k, idx in index.items()}
         names, train_images = images_of[args.split], images_of["train"]
+    extra = {}
+    if args.baselines_from:
+        if model.task_kind != "freeview":
+            raise InvalidInputError(f"--baselines-from applies to free-viewing models; {args.model!r} is a "
+                                    f"{model.task_kind} model")
+        other = open_source(args.baselines_from)
+        index = split_by(other.scanpaths.image, tuple(args.fractions), args.split_seed)
+        extra = {"train_scanpaths": other.scanpaths[index["train"]], "train_source": f"{other.name} (train split)"}
+        train_images = None
     if args.max_images:
         names = names[: args.max_images]
     evaluator = get_evaluator(model.task_kind)
     result = evaluator(model, data, images=names, train_images=train_images, model_name=args.model, seed=args.seed,
-                       n_samples=args.n_samples, show_progress=True, pair_metrics=not args.no_pair_metrics)
+                       n_samples=args.n_samples, show_progress=True, pair_metrics=not args.no_pair_metrics, **extra)
     result.setdefault("split", args.split)
+    result = {"format": "gazekit-evaluate", "version": EVALUATE_JSON_VERSION, **result,
+              "validation": validation_json({"data": data})}
     if "table" in result:
         print(f"{args.model} on {data.name} ({args.split}: {len(names)} images)")
         print_table(result["table"])

@@ -33,6 +33,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--subject", help="draw only this subject's scanpaths")
     parser.add_argument("--max-scanpaths", type=int, default=3, help="scanpaths drawn per panel (default 3)")
     parser.add_argument("--gif", action="store_true", help="scanpath: animate the first selected scanpath")
+    from gazekit.cli._sources import add_source_options
+
+    add_source_options(parser)
     parser.add_argument("--sigma", type=float, default=24.0, help="density: kernel width in px (default 24 ~ 1 deg "
                         "on OSIE)")
 
@@ -43,10 +46,27 @@ def _need(args, n: int, what: str) -> list[str]:
     return args.inputs
 
 
-def _for_image(sp, image_path: str, subject: str | None):
-    from gazekit.cli._common import load_scanpaths
+def _load(source: str, args):
+    """A scanpath source with the shared data options; what the policy dropped or clipped is printed."""
+    import sys
 
-    sp = load_scanpaths(sp) if isinstance(sp, str) else sp
+    from gazekit.cli._sources import open_sources, validation_line
+
+    data = open_sources({"scanpaths": source}, args)["scanpaths"]
+    line = validation_line(source, data)
+    if line:
+        print(f"gazekit plot: {line}", file=sys.stderr)
+    return data.scanpaths
+
+
+def _for_image(sp, image_path: str, subject: str | None, args=None, image=None):
+    """The scanpaths drawn on ``image_path``: their ``image`` equals its name or stem; unknown sizes are the
+    image's own, and positions are checked against it under ``--on-invalid``."""
+    import sys
+
+    import torch
+
+    sp = _load(sp, args) if isinstance(sp, str) else sp
     name, stem = Path(image_path).name, Path(image_path).stem
     rows = [i for i, im in enumerate(sp.image) if im in (name, stem) or Path(im).stem == stem]
     if not rows and len(set(sp.image)) == 1:
@@ -56,7 +76,15 @@ def _for_image(sp, image_path: str, subject: str | None):
     if not rows:
         raise InvalidInputError(f"no scanpath for image {name!r}" + (f" and subject {subject!r}" if subject else "")
                                 + f" (the table has images such as {sorted(set(sp.image))[:3]})")
-    return sp[rows]
+    sp = sp[rows]
+    if image is not None:
+        unknown = torch.isnan(sp.image_size).any(dim=1)
+        size = torch.tensor([float(image.shape[-1]), float(image.shape[-2])], dtype=sp.image_size.dtype)
+        sp.image_size = torch.where(unknown[:, None], size, sp.image_size)
+        sp, report = sp.validate(getattr(args, "on_invalid", None) or "error", source=image_path)
+        if not report.empty:
+            print(f"gazekit plot: on {name}: {report}", file=sys.stderr)
+    return sp
 
 
 def _read_json(path: str) -> dict:
@@ -103,7 +131,7 @@ def run(args) -> int:
     if kind in ("scanpath", "density"):
         image_path, table = _need(args, 2, "IMAGE SCANPATHS")
         image = load_image(image_path)
-        sp = _for_image(table, image_path, args.subject)
+        sp = _for_image(table, image_path, args.subject, args, image)
         if kind == "density":
             path = scenes.plot_fixation_density(image, sp, out, sigma_px=args.sigma,
                                                 title=f"{len(sp)} scanpaths, {sp.num_fixations} fixations")
@@ -116,8 +144,8 @@ def run(args) -> int:
         if not (args.human and args.model):
             raise InvalidInputError("gazekit plot compare needs --human FILE and --model FILE")
         image = load_image(image_path)
-        panels = {"human": _for_image(args.human, image_path, args.subject),
-                  "model": _for_image(args.model, image_path, None)}
+        panels = {"human": _for_image(args.human, image_path, args.subject, args, image),
+                  "model": _for_image(args.model, image_path, None, args, image)}
         path = scenes.plot_side_by_side(image, panels, out, rows=args.max_scanpaths)
     elif kind == "tfp":
         (source,) = _need(args, 1, "EVAL.json")
@@ -130,11 +158,9 @@ def run(args) -> int:
     elif kind == "durations":
         if not args.inputs:
             raise InvalidInputError("gazekit plot durations needs at least one scanpath table or dataset name")
-        from gazekit.cli._common import load_scanpaths
-
         data = {}
         for src in args.inputs:
-            sp = load_scanpaths(src)
+            sp = _load(src, args)
             data[Path(src).stem] = sp.duration[sp.mask].numpy()
         path = charts.plot_duration_histograms(data, out)
     else:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+
 from gazekit.cli._common import format_cell as _fmt
-from gazekit.cli._common import load_scanpaths, print_table, write_csv, write_json
+from gazekit.cli._common import print_table, write_csv, write_json
 from gazekit.errors import GazekitError, InvalidInputError
 
 COMMAND = "score"
+SCORE_JSON_VERSION = 2  # 2: 'format', 'version' and 'validation' added (docs/formats.md)
 HELP = "score predicted scanpaths against human scanpaths (pairs by image and task), with a human baseline"
 DESCRIPTION = (
     "Pair every predicted scanpath with the human scanpaths on the same image (and task), score the pairs with "
-    "the chosen scanpath metrics and print a table of means. PRED and HUMAN are scanpath table files "
-    "(.csv/.parquet/.json written by Scanpaths.save) or registered dataset names (see 'gazekit data list'). "
+    "the chosen scanpath metrics and print a table of means. PRED and HUMAN are scanpath tables "
+    "(.csv/.tsv/.parquet/.json: gazekit's own, or any table with image, subject, x and y columns, see --columns) "
+    "or registered dataset names (see 'gazekit data list'). Invalid fixations follow --on-invalid; what was "
+    "dropped or clipped is printed and written to the JSON ('validation'). "
     "--human-baseline adds the leave-one-subject-out human score (each subject against every other subject on "
-    "the same image). --protocol picks a named preset (default, chenlstm, tppgaze, scandiff) that fixes "
+    "the same image), computed on the images and tasks of the predictions when --pred is given. --protocol picks a named preset (default, chenlstm, tppgaze, scandiff) that fixes "
     "preprocessing and metric settings.")
 
 
@@ -35,6 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--devices", type=int, default=1, metavar="N",
                         help="CPU processes that share the pairs (Lightning Fabric, DDP over gloo); the results "
                              "equal one process's (default: %(default)s)")
+    from gazekit.cli._sources import add_source_options
+
+    add_source_options(parser)
 
 
 def _print_listing(console) -> None:
@@ -86,7 +94,8 @@ def run(args) -> int:
         _print_listing(console)
         return 0
     if args.human is None:
-        raise InvalidInputError("--human is required: a scanpath table file or a dataset name")
+        raise InvalidInputError("--human HUMAN is required (a table file or a dataset name); 'gazekit score --list' "
+                                "lists the metrics and protocols")
     if args.pred is None and not args.human_baseline:
         raise InvalidInputError("give --pred PRED, or --human-baseline to score the human scanpaths alone")
     if args.devices < 1:
@@ -96,8 +105,21 @@ def run(args) -> int:
 
         for name in args.metrics:
             get_pair_metric(name)
-    human = load_scanpaths(args.human)
-    pred = load_scanpaths(args.pred) if args.pred else None
+    from gazekit.cli._sources import open_sources, validation_json, validation_line
+
+    sources = open_sources({"human": args.human, "pred": args.pred}, args)
+    human = sources["human"].scanpaths
+    pred = sources["pred"].scanpaths if "pred" in sources else None
+    if pred is not None:  # a user's table may name images without extension: match them by stem, as files are
+        from gazekit.datasets._images import match_names
+
+        renamed = match_names(pred.image, human.image)
+        if renamed:
+            pred.image = [renamed.get(name, name) for name in pred.image]
+    for label, data in sources.items():
+        line = validation_line(f"--{label}", data)
+        if line:
+            print(f"gazekit score: {line}", file=sys.stderr)
     if args.devices == 1:
         result = _evaluate(pred, human, args, show_progress=True)
     else:
@@ -142,7 +164,8 @@ def run(args) -> int:
     for label, reason in result.skipped.items():
         console.print(f"[yellow]skipped {label}: {reason}[/yellow]")
     if args.json:
-        write_json(args.json, result.to_dict())
+        write_json(args.json, {"format": "gazekit-score", "version": SCORE_JSON_VERSION, **result.to_dict(),
+                               "validation": validation_json(sources)})
     if args.csv:
         write_csv(args.csv, result.rows)
     if not result.rows:

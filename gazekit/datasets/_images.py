@@ -95,3 +95,23 @@ def image_size(path: str | Path) -> tuple[int, int]:
 def image_sizes(files: dict[str, Path]) -> dict[str, tuple[int, int]]:
     """``image_size`` of every file of an index."""
     return {name: image_size(path) for name, path in files.items()}
+
+
+def match_names(names, candidates) -> dict[str, str]:
+    """``{name: candidate}`` for names absent from ``candidates`` that match exactly one candidate by stem
+    (``"1001"`` or ``"1001.png"`` -> ``"1001.jpg"``), the rule image files are matched with."""
+    candidates = {str(c) for c in candidates}
+    by_stem: dict[str, list[str]] = {}
+    for c in candidates:
+        by_stem.setdefault(_stem(c), []).append(c)
+    out = {}
+    for name in {str(n) for n in names} - candidates:
+        found = by_stem.get(_stem(name), [])
+        if len(found) == 1:
+            out[name] = found[0]
+    return out
+
+
+def _stem(name: str) -> str:
+    path = Path(name.replace("\\", "/"))
+    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name

@@ -311,7 +311,9 @@ def open_dataset(name_or_path: str, root=None, **kwargs) -> GazeDataset:
     from gazekit.datasets.registry import _normalized
 
     kwargs = _normalized(kwargs)
-    if name_or_path in DATASETS and name_or_path != "table":
+    if name_or_path == "table":
+        return load(root, **kwargs)
+    if name_or_path in DATASETS:
         table_only = sorted(k for k in ("images_dir", "columns", "time_unit", "xy_unit", "image_size")
                             if kwargs.get(k) is not None)
         if table_only:

@@ -52,22 +52,30 @@ def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_na
 @register_evaluator("freeview")
 def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_name: str = "model", seed: int = 0,
                       n_samples: int | None = None, show_progress: bool = False, pair_metrics: bool = True,
-                      baselines=("centre-bias", "uniform"), **_) -> dict:
-    """Score a free-viewing model on ``dataset`` (see module docstring). Returns ``{"table": rows, ...}``."""
+                      baselines=("centre-bias", "uniform"), train_scanpaths: Scanpaths | None = None,
+                      train_source: str = "", **_) -> dict:
+    """Score a free-viewing model on ``dataset`` (see module docstring). Returns ``{"table": rows, ...}``.
+
+    ``train_scanpaths`` (e.g. another data set's training split, named by ``train_source``) fits the baselines
+    instead of ``train_images`` of ``dataset``."""
     from gazekit.images import load_image
     from gazekit.metrics.protocols import evaluate as score_protocol
     from gazekit.models.baselines import FreeviewBaseline
 
     sp_all = dataset.scanpaths
     if not dataset.images:
-        raise InvalidInputError(f"dataset {dataset.name!r} has no image files: free-viewing evaluation needs them")
+        raise InvalidInputError(f"dataset {dataset.name!r} has no image files: free-viewing evaluation needs them "
+                                "(for a table, pass --images DIR, the folder of the images it names)")
     names = sorted(set(sp_all.image) if images is None else set(images))
     names = [n for n in names if n in dataset.images]
     if not names:
         raise InvalidInputError(f"no evaluated image of dataset {dataset.name!r} has an image file")
     human, report = sp_all[_rows_of(sp_all, set(names))].validate("drop", source=dataset.name)
-    in_sample = train_images is None
-    train = human if in_sample else sp_all[_rows_of(sp_all, set(train_images))].validate("drop")[0]
+    in_sample = train_images is None and train_scanpaths is None
+    if train_scanpaths is not None:
+        train = train_scanpaths.validate("drop", source=train_source or "train_scanpaths")[0]
+    else:
+        train = human if in_sample else sp_all[_rows_of(sp_all, set(train_images))].validate("drop")[0]
     fitted = {k: FreeviewBaseline(k).fit(train, dataset.viewing_time_ms) for k in baselines}
     cb_model = FreeviewBaseline("centre-bias").fit(train, dataset.viewing_time_ms)
     methods = {model_name: model, **fitted}
@@ -162,7 +170,8 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
         "task_kind": "freeview", "dataset": dataset.name, "model": model_name, "images": len(names),
         "human_scanpaths": len(human), "human_fixations": human.num_fixations, "seed": seed,
         "n_samples": n_samples or "number of human scanpaths per image",
-        "baselines_fitted_on": "the evaluated images (in-sample)" if in_sample else f"{len(train)} training scanpaths",
+        "baselines_fitted_on": "the evaluated images (in-sample)" if in_sample else (
+            f"{len(train)} training scanpaths" + (f" of {train_source}" if train_source else "")),
         "human_ceiling_ig": f"leave-one-subject-out KDE, sigma {ppd:g} px, mixed with {KDE_MIX:.0%} centre bias",
         "dropped": report.to_dict(), "skipped": skipped, "table": table,
     }

@@ -203,12 +203,13 @@ class ScoreResult:
     unmatched_predictions: int
     report: ValidationReport
     diversity: dict[str, dict[str, float]] = field(default_factory=dict)
+    human_scope: dict[str, int] = field(default_factory=dict)  # the human scanpaths/images of the human column
 
     def to_dict(self) -> dict:
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
         return {"protocol": self.protocol, "rows": clean, "skipped": self.skipped,
                 "unmatched_predictions": self.unmatched_predictions, "dropped": self.report.to_dict(),
-                "diversity": self.diversity}
+                "diversity": self.diversity, "human_scope": self.human_scope}
 
 
 def _resolve_options(setting: MetricSetting, human: Scanpaths, cache: dict, clusters=None,
@@ -275,7 +276,9 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
     if distribution and pred is None:
         raise InvalidInputError(f"protocol {proto.name!r} compares models with humans: --pred is required")
     pairs = pair_scanpaths(pred, human, keys=keys) if pred is not None else None
-    hpairs = human_pairs(human, keys=keys) if (human_baseline or distribution) else None
+    # the human ceiling is computed on the images (and tasks: ``keys``) being scored, not the whole human set
+    baseline = human if pairs is None else human[sorted(set(pairs.target_index.tolist()))]
+    hpairs = human_pairs(baseline, keys=keys) if (human_baseline or distribution) else None
     rows, skipped, cache, diversity = [], {}, {}, {}
     for setting in proto.metrics:
         try:
@@ -283,14 +286,14 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
             opts = _resolve_options(setting, human, cache, clusters, cluster_fitter)
             cols = [c.replace(spec.name, setting.label, 1) for c in metric_columns(spec)]
             model_vals = human_vals = None
-            jobs = [(pairs, pred, "model")] if pairs is not None else []
-            jobs += [(hpairs, human, "human")] if hpairs is not None else []
-            for job_pairs, job_pred, who in jobs:
+            jobs = [(pairs, pred, human, "model")] if pairs is not None else []
+            jobs += [(hpairs, baseline, baseline, "human")] if hpairs is not None else []
+            for job_pairs, job_pred, job_ref, who in jobs:
                 label = f"{setting.label} ({who})"
                 if progress:
                     progress(label, len(job_pairs), 0)
                 step = (lambda n, label=label: progress(label, None, n)) if progress else None
-                vals = scorer(spec, job_pred, human, job_pairs, options=opts, chunk_size=chunk_size, progress=step)
+                vals = scorer(spec, job_pred, job_ref, job_pairs, options=opts, chunk_size=chunk_size, progress=step)
                 if who == "model":
                     model_vals = vals
                 else:
@@ -299,7 +302,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
             skipped[setting.label] = str(err)
             continue
         model_groups = aggregate(model_vals, pairs, pred, by=by) if model_vals is not None else {}
-        human_groups = aggregate(human_vals, hpairs, human, by=by) if human_vals is not None else {}
+        human_groups = aggregate(human_vals, hpairs, baseline, by=by) if human_vals is not None else {}
         for g in sorted(set(model_groups) | set(human_groups)):
             for k, col in enumerate(cols):
                 row = {"group": g, "metric": col,
@@ -308,7 +311,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
                        "higher_is_better": spec.higher_is_better}
                 if distribution:
                     msel = _group_rows(pairs.pred_index, pred, by, g)
-                    hsel = _group_rows(hpairs.pred_index, human, by, g)
+                    hsel = _group_rows(hpairs.pred_index, baseline, by, g)
                     row["kl"] = histogram_kl(human_vals[hsel, k], model_vals[msel, k], bins=proto.kl_bins)
                 rows.append(row)
         if proto.diversity and spec.higher_is_better and pred is not None:
@@ -318,7 +321,7 @@ def evaluate(pred: Scanpaths | None, human: Scanpaths, protocol: str | Protocol 
             except GazekitError as err:
                 skipped[f"{setting.label} diversity"] = str(err)
     return ScoreResult(proto.name, rows, skipped, len(pairs.unmatched) if pairs is not None else 0, report,
-                       diversity)
+                       diversity, human_scope={"scanpaths": len(baseline), "images": len(set(baseline.image))})
 
 
 def _group_rows(index: Tensor, sp: Scanpaths, by: str | None, group: str) -> Tensor:
