@@ -14,7 +14,9 @@ The convention (docs/contributing.md says the same for writers):
   suite itself; each command must be in ``.ci/run`` and is not run here). Markers combine: ``slow data``.
   ``<!-- docs-test: file PATH -->`` / ``<!-- docs-test: append PATH -->``: the block is the content of the file PATH
   (relative to the repository root), or is appended to it; the page runner leaves it alone, and
-  tests/test_architecture.py applies these blocks to a temporary copy of the package (the extension checklists).
+  tests/test_architecture.py applies these blocks to a temporary copy of the package (the extension checklists);
+  ``<!-- docs-test: checklist -->`` on a bash block: a step of such a checklist, run by that test in the copy after
+  the files are written (not by the page runner).
 
 Python blocks are compiled with the page as file name and their real line numbers, so a traceback points at the
 page and line; a failing command is reported as ``page:line``.
@@ -29,10 +31,10 @@ from pathlib import Path
 
 RUN_LANGS = ("bash", "python")
 SHOWN_LANGS = ("text", "yaml", "json", "csv", "toml")
-MARKERS = ("slow", "data", "ci")
+MARKERS = ("slow", "data", "ci", "checklist")
 FILE_MARKERS = ("file", "append")  # followed by a path: the block is that file's content (or is appended to it)
 
-_FENCE = re.compile(r"^(?P<indent>[ ]{0,3})(?P<fence>```+)(?P<info>.*)$")
+_FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>```+)(?P<info>.*)$")
 _MARK = re.compile(r"^\s*<!--\s*docs-test:(?P<words>[^>]*?)-->\s*$")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docblocks import parse_blocks  # noqa: E402
+from docblocks import bash_commands, parse_blocks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "architecture.md"
@@ -110,10 +110,12 @@ def test_the_rule_check_sees_a_violation():
 
 
 # ----------------------------------------------------------------------------- the extension checklists
-def _apply_checklists(copy_root: Path) -> list[str]:
-    """Write the checklists' file blocks into the copy; returns the paths written."""
+def _apply_checklists(copy_root: Path, env: dict) -> list[str]:
+    """Write the checklists' file blocks into the copy, then run their command blocks there (page order);
+    returns the paths written."""
     written = []
-    for block in parse_blocks(PAGE, ROOT):
+    blocks = parse_blocks(PAGE, ROOT)
+    for block in blocks:
         if not block.target:
             continue
         mode, rel = block.target
@@ -126,6 +128,13 @@ def _apply_checklists(copy_root: Path) -> list[str]:
             assert dest.is_file(), f"{block.where}: {rel} does not exist, nothing to append to"
             dest.write_text(dest.read_text() + block.code + "\n")
         written.append(rel)
+    for block in blocks:
+        if "checklist" in block.markers:
+            assert block.lang == "bash", f"{block.where}: a checklist step is a bash block"
+            for line, command in bash_commands(block):
+                out = subprocess.run(["bash", "-c", command], cwd=copy_root, env=env, capture_output=True, text=True,
+                                     timeout=600)
+                assert out.returncode == 0, f"{block.page}:{line}: {command}\n{out.stdout[-2000:]}{out.stderr[-3000:]}"
     return written
 
 
@@ -146,7 +155,9 @@ for argv in json.loads(sys.argv[1]):
 def test_toy_model_dataset_and_metric_added_by_the_checklists_are_found(tmp_path):
     copy_root = tmp_path / "pkg"
     shutil.copytree(PACKAGE, copy_root / "gazekit", ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
-    written = _apply_checklists(copy_root)
+    env = {**os.environ, "PYTHONPATH": str(copy_root), "GAZEKIT_DATA": str(tmp_path / "data"),
+           "GAZEKIT_CACHE": str(tmp_path / "cache"), "COLUMNS": "250", "OMP_NUM_THREADS": "1"}
+    written = _apply_checklists(copy_root, env)
     assert sorted(written) == ["gazekit/datasets/toy_gaze.py", "gazekit/metrics/functional/__init__.py",
                                "gazekit/metrics/functional/toy_length.py", "gazekit/models/toy_centre.py"]
     data = tmp_path / "data" / "toy_gaze"
@@ -166,8 +177,6 @@ def test_toy_model_dataset_and_metric_added_by_the_checklists_are_found(tmp_path
         ["score", "--pred", str(out / "scanpaths.csv"), "--human", "toy-gaze", "--metrics", "toy_length_difference",
          "--json", str(tmp_path / "score.json")],
     ]
-    env = {**os.environ, "PYTHONPATH": str(copy_root), "GAZEKIT_DATA": str(tmp_path / "data"),
-           "GAZEKIT_CACHE": str(tmp_path / "cache"), "COLUMNS": "250", "OMP_NUM_THREADS": "1"}
     run = subprocess.run([sys.executable, "-c", _RUNNER, json.dumps(commands)], cwd=copy_root, env=env,
                          capture_output=True, text=True, timeout=600)
     log = run.stdout

@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     namespace: dict = {"__name__": "__docs__"}
     path = Path(page)
     for block in parse_blocks(path if path.is_absolute() else root / path, None if path.is_absolute() else root):
-        if block.lang not in ("bash", "python") or "ci" in block.markers or block.target:
+        if block.lang not in ("bash", "python") or {"ci", "checklist"} & set(block.markers) or block.target:
             continue
         if "slow" in block.markers and not runslow:
             print(f"SKIP {block.where} (slow: run with --runslow)", flush=True)
