@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from gazekit._registry import Registry
 
-# the DataModule imports Lightning (slow); these modules register nothing
-DATASETS = Registry("dataset", "gazekit.datasets", skip=("datamodule", "collate", "image_cache"))
+# the DataModules import Lightning (slow); these modules register nothing
+DATASETS = Registry("dataset", "gazekit.datasets", skip=("datamodule", "collate", "image_cache", "multi"))
 
 
 def register_dataset(name: str, **info):
