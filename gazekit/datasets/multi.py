@@ -11,10 +11,11 @@
 * **Geometry.** Per scanpath: ``ppd`` in canvas pixels (NaN when unknown, as for NUS-SUN500), and
   ``px_per_unit``: canvas pixels per saccade unit, a degree of visual angle where ppd is known, else the image's
   longer side (image-normalised units); ``unit_is_degree`` says which.
-* **Centre bias.** :attr:`priors` holds, per data set, the free-viewing priors of
-  :func:`gazekit.models.priors.fit_freeview_priors` fitted on *that data set's training split* (a centre-bias
-  Gaussian in image-normalised coordinates, a log-normal over durations); :meth:`centre_bias_log_density` turns it
-  into a normalised per-pixel map for any canvas.
+* **Centre bias.** :attr:`priors` holds, per data set, a centre-bias Gaussian in image-normalised coordinates
+  (``cb_mean``, ``cb_cov``: the keys of :func:`gazekit.models.priors.fit_freeview_priors`) and a log-normal over
+  durations (``logd_loc``, ``logd_scale``), fitted on *that data set's training split*;
+  :meth:`centre_bias_log_density` turns it into a normalised per-pixel map for any canvas, and
+  :meth:`train_scanpaths_of` gives one data set's training scanpaths for fitting anything else.
 * **Viewing horizon.** Per data set: its viewing time when known (OSIE 3 s, NUS-SUN500 3 s), else the longest
   summed fixation time of its training scanpaths (a lower bound on the viewing time; EyeCrowd: see
   :attr:`horizon_source`), or ``horizons_ms[name]`` when given.
@@ -69,6 +70,25 @@ class DatasetInfo:
     max_length: int = 0  # longest training scanpath (fixations)
 
 
+def fit_centre_bias(scanpaths: Scanpaths) -> dict:
+    """Centre-bias Gaussian over image-normalised positions (``cb_mean`` [2], ``cb_cov`` [2, 2]) and a log-normal
+    over durations (``logd_loc``, ``logd_scale``; None without durations) of ``scanpaths``."""
+    mask = scanpaths.mask
+    size = scanpaths.image_size
+    uv = torch.stack([(scanpaths.x / size[:, :1])[mask], (scanpaths.y / size[:, 1:])[mask]], 1)
+    uv = uv[torch.isfinite(uv).all(1)]
+    if len(uv) < 3:
+        raise InvalidInputError("fitting a centre bias needs at least 3 fixations with positions")
+    cov = torch.cov(uv.T) + 1e-6 * torch.eye(2, dtype=uv.dtype)
+    d = scanpaths.duration[mask]
+    d = d[torch.isfinite(d) & (d > 0)]
+    out = {"cb_mean": uv.mean(0).tolist(), "cb_cov": cov.tolist(), "n_fixations": len(uv),
+           "n_scanpaths": len(scanpaths), "logd_loc": None, "logd_scale": None}
+    if d.numel() >= 2:
+        out.update(logd_loc=float(d.log().mean()), logd_scale=float(d.log().std()))
+    return out
+
+
 def _identity(batch):
     return batch
 
@@ -119,13 +139,16 @@ class MultiGazeDataModule(pl.LightningDataModule):
         on_invalid: reader policy (one for all, or name -> policy; None: each reader's default).
         preload_images: decode every image in ``setup`` (shared by forked workers).
         shuffle: shuffle the training batches.
+        disk_cache: keep decoded, resized images on disk (see :mod:`gazekit.datasets.image_cache`; None reads
+            ``$GAZEKIT_IMAGE_CACHE``).
     """
 
     def __init__(self, datasets: Sequence[str | GazeDataset] = DEFAULT_DATASETS, roots: Mapping[str, str] | None = None,
                  pixels: int = 320 * 240, multiple: int = 16, images_per_batch: int = 8, num_workers: int = 0,
                  fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0,
                  horizons_ms: Mapping[str, float] | None = None, max_length: int | None = None,
-                 on_invalid: str | Mapping[str, str] | None = None, preload_images: bool = True, shuffle: bool = True):
+                 on_invalid: str | Mapping[str, str] | None = None, preload_images: bool = True, shuffle: bool = True,
+                 disk_cache: bool | str | None = None):
         super().__init__()
         if not datasets:
             raise InvalidInputError("MultiGazeDataModule needs at least one data set")
@@ -138,6 +161,8 @@ class MultiGazeDataModule(pl.LightningDataModule):
         self.horizons_override = dict(horizons_ms or {})
         self.max_length, self.on_invalid, self.preload_images, self.shuffle = max_length, on_invalid, \
             preload_images, shuffle
+        self.disk_cache = disk_cache
+        self._disk = None
         self.data: dict[str, GazeDataset] = {}
         self.names: list[str] = []
         self.info: dict[str, DatasetInfo] = {}
@@ -146,6 +171,7 @@ class MultiGazeDataModule(pl.LightningDataModule):
         self.paths: dict = {}
         self.split_images: dict[str, dict[str, list[str]]] = {}  # set -> split -> original image names
         self._images: dict[str, torch.Tensor] = {}
+        self._train_rows: dict[str, Scanpaths] = {}
         self._splits: dict[str, MultiSplit] = {}
         self._loaders: dict = {}
         self._train_loader_state: dict | None = None
@@ -187,8 +213,9 @@ class MultiGazeDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._splits:
             return
-        from gazekit.models.priors import fit_freeview_priors
+        from gazekit.datasets.image_cache import resolve_disk_cache
 
+        self._disk = resolve_disk_cache(self.disk_cache)
         parts: dict[str, list] = {s: [] for s in SPLITS}
         for did, (name, data) in enumerate(self.load().items()):
             sp = data.scanpaths if self.max_length is None else data.scanpaths.truncate(self.max_length)
@@ -206,7 +233,8 @@ class MultiGazeDataModule(pl.LightningDataModule):
                 name, did, (sorted(ppds)[len(ppds) // 2] if ppds else None), data.viewing_time_ms,
                 horizon, source, {s: len(v) for s, v in self.split_images[name].items()},
                 {s: len(idx) for s, idx in index.items()}, int(train.lengths.max()) if len(train) else 0)
-            self.priors[name] = fit_freeview_priors(train, horizon)
+            self.priors[name] = fit_centre_bias(train)
+            self._train_rows[name] = train
             rescaled, scale = self._to_canvas(name, data, sp)
             for s, idx in index.items():
                 rows = idx.tolist()
@@ -246,7 +274,11 @@ class MultiGazeDataModule(pl.LightningDataModule):
         if img is None:
             if key not in self.paths:
                 raise InvalidInputError(f"unknown image {key!r}")
-            img = self._images[key] = _decode_resized(self.paths[key], self.canvas[key])
+            if self._disk is not None:
+                img = self._disk.get(self.paths[key], self.canvas[key], _decode_resized)
+            else:
+                img = _decode_resized(self.paths[key], self.canvas[key])
+            self._images[key] = img
         return img
 
     # ---------------------------------------------------------------- what models and evaluation read
@@ -267,6 +299,13 @@ class MultiGazeDataModule(pl.LightningDataModule):
         horizons = {i.horizon_ms for i in self.info.values()}
         return horizons.pop() if len(horizons) == 1 else None
 
+    def train_scanpaths_of(self, name: str) -> Scanpaths:
+        """Data set ``name``'s training scanpaths in its own pixels (image names not prefixed)."""
+        self.setup()
+        if name not in self._train_rows:
+            raise InvalidInputError(f"unknown data set {name!r}; this module holds {self.names}")
+        return self._train_rows[name]
+
     def dataset_id(self, name: str) -> int:
         self.load()
         if name not in self.names:
@@ -276,15 +315,14 @@ class MultiGazeDataModule(pl.LightningDataModule):
     def centre_bias_log_density(self, name: str, height: int, width: int) -> torch.Tensor:
         """``[height, width]`` float64 log-probabilities (summing to 1 over the pixels) of data set ``name``'s
         centre-bias Gaussian (fitted on its training split), evaluated at pixel centres."""
-        from gazekit.models.priors import gaussian_logpdf
-
         self.setup()
         pri = self.priors[name]
         u = (torch.arange(width, dtype=torch.float64) + 0.5) / width
         v = (torch.arange(height, dtype=torch.float64) + 0.5) / height
         uv = torch.stack(torch.meshgrid(u, v, indexing="xy"), -1)
-        logp = gaussian_logpdf(uv, torch.tensor(pri["cb_mean"], dtype=torch.float64),
-                               torch.tensor(pri["cb_cov"], dtype=torch.float64))
+        diff = uv - torch.tensor(pri["cb_mean"], dtype=torch.float64)
+        inv = torch.linalg.inv(torch.tensor(pri["cb_cov"], dtype=torch.float64))
+        logp = -0.5 * torch.einsum("...i,ij,...j->...", diff, inv, diff)
         return logp - torch.logsumexp(logp.reshape(-1), 0)
 
     # ---------------------------------------------------------------- loaders

@@ -120,7 +120,9 @@ def test_multi_module_batches_geometry_priors_and_horizons(tmp_path):
 def test_multi_module_serves_one_data_set_and_resumes(tmp_path):
     a = _dataset(tmp_path, "alpha", [(800, 600)] * 6, 24.0, 3000.0)
     b = _dataset(tmp_path, "beta", [(640, 480)] * 6, None, 3000.0, seed=2)
-    dm = MultiGazeDataModule([a, b], images_per_batch=2, fractions=(0.5, 0.25, 0.25))
+    dm = MultiGazeDataModule([a, b], images_per_batch=2, fractions=(0.5, 0.25, 0.25), disk_cache=tmp_path / "cache")
+    dm.setup()
+    assert len(list((tmp_path / "cache").rglob("*-240x320-*.npy"))) == 12  # 800x600 and 640x480 -> 320x240
     only = [bt for bt in dm.loader("test", datasets=["beta"])]
     assert only and all(set(bt["dataset_id"].tolist()) == {1} for bt in only)
     loader = dm.train_dataloader()
