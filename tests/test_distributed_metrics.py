@@ -45,7 +45,8 @@ def test_epoch_means_reduce_sums_and_counts_over_processes(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_gloo_worker, args=(2, port, str(tmp_path / "r.json")), nprocs=2, join=True)
+    mp.start_processes(_gloo_worker, args=(2, port, str(tmp_path / "r.json")), nprocs=2, join=True,
+                       start_method="fork")  # fork: no re-import of torch in the children
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["a"] == 4.0 and result["b"] == 10.0 and math.isnan(result["never"])
 
