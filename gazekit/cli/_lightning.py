@@ -6,32 +6,74 @@
 
 from __future__ import annotations
 
-import re
-
 # Trainer options typed ``int | float`` (an int counts batches, a float is a fraction). Python's typing cache makes
 # ``Optional[Union[int, float]]`` come out as ``Union[float, int, None]`` when another library (rich.console) built
-# that union first, and jsonargparse then reads "1" as 1.0 (= all batches). Integers given as such are restored.
+# that union first, and jsonargparse then reads 1 as 1.0 (= all batches), whether it came from the command line or
+# from a YAML config. The values as the user wrote them are read back from the arguments (and the config files
+# they name), and the integers among them restored.
 INT_OR_FRACTION = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
                    "overfit_batches", "val_check_interval")
 
 
-def _integer_token(argv: list[str], key: str) -> bool:
-    """Whether ``--trainer.<key>`` is given on the command line as an integer (``=N`` or ``N``)."""
-    flag = f"--trainer.{key}"
-    for i, arg in enumerate(argv):
-        value = arg[len(flag) + 1:] if arg.startswith(flag + "=") else (
-            argv[i + 1] if arg == flag and i + 1 < len(argv) else None)
-        if value is not None and re.fullmatch(r"\s*\d+\s*", value):
-            return True
-    return False
+def _yaml(value: str):
+    """A YAML document given as a file path or inline (as jsonargparse accepts both); None when unreadable."""
+    from pathlib import Path
+
+    import yaml
+
+    try:
+        path = Path(value)
+        text = path.read_text() if path.is_file() else value
+        return yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def given_values(argv: list[str]) -> dict:
+    """``{option: value as written}`` for :data:`INT_OR_FRACTION`, following the arguments in order as
+    jsonargparse does (a later source wins): ``--config FILE`` (its ``trainer:`` section), ``--trainer FILE``
+    and ``--trainer.<option> VALUE``, each as ``--flag VALUE`` or ``--flag=VALUE``. YAML typing decides: ``1``
+    is an int, ``1.0`` a float."""
+    given: dict = {}
+
+    def take(mapping) -> None:
+        if isinstance(mapping, dict):
+            given.update({k: mapping[k] for k in INT_OR_FRACTION if k in mapping})
+
+    i = 0
+    while i < len(argv):
+        name, eq, value = argv[i].partition("=")
+        wanted = name in ("--config", "--trainer") or (name.startswith("--trainer.") and
+                                                       name[len("--trainer."):] in INT_OR_FRACTION)
+        if not wanted:
+            i += 1
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else None
+            i += 1
+        i += 1
+        if value is None:
+            continue
+        if name == "--config":
+            doc = _yaml(value)
+            take(doc.get("trainer") if isinstance(doc, dict) else None)
+        elif name == "--trainer":
+            take(_yaml(value))
+        else:
+            given[name[len("--trainer."):]] = _yaml(value)
+    return given
 
 
 def restore_integer_limits(trainer_config, argv: list[str]) -> None:
     """Turn integral floats of :data:`INT_OR_FRACTION` options back into ints where they were meant as counts:
-    given as an integer on the command line, or above 1 (a fraction above 1 is invalid anyway)."""
+    written as an integer (on the command line or in a config file), or above 1 (a fraction above 1 is invalid
+    anyway)."""
+    given = given_values(argv)
     for key in INT_OR_FRACTION:
         value = getattr(trainer_config, key, None)
-        if isinstance(value, float) and value.is_integer() and (value > 1 or _integer_token(argv, key)):
+        raw = given.get(key)
+        written_int = isinstance(raw, int) and not isinstance(raw, bool)
+        if isinstance(value, float) and value.is_integer() and (value > 1 or written_int):
             setattr(trainer_config, key, int(value))
 
 
