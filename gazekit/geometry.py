@@ -40,6 +40,7 @@ class ScreenGeometry:
 
     @property
     def cm_per_px(self) -> tuple[float, float]:
+        """Size of one pixel in cm, ``(horizontal, vertical)``."""
         return self.width_cm / self.width_px, self.height_cm / self.height_px
 
     @property
@@ -67,4 +68,5 @@ class ScreenGeometry:
         return x_cm / cx + self.width_px / 2, y_cm / cy + self.height_px / 2
 
     def to_dict(self) -> dict:
+        """The five fields as a dict (pixels, centimetres, viewing distance)."""
         return {k: getattr(self, k) for k in ("width_px", "height_px", "width_cm", "height_cm", "distance_cm")}

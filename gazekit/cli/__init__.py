@@ -72,6 +72,9 @@ def _command_modules() -> dict:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The ``gazekit`` argument parser and its command modules (``{command: module}``): the LightningCLI commands plus
+    one sub-parser per module of this package that defines ``COMMAND``.
+    """
     parser = GazekitArgumentParser(
         prog="gazekit",
         description="Model human gaze and visual search: train scanpath models, score eye-tracking data, "

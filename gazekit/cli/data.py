@@ -21,6 +21,7 @@ DESCRIPTION = ("Inspect or convert a dataset. NAME is a registered dataset (see 
 
 
 def add_arguments(parser) -> None:
+    """The ``list``, ``info`` and ``convert`` actions and their options."""
     from gazekit.cli._sources import add_source_options
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -77,6 +78,9 @@ def _info_table(summary: dict, seconds: float, console) -> None:
 
 
 def run(args) -> int:
+    """Run ``gazekit data``: list the registered datasets, or load one (name or table file) and print its summary or
+    write it as a table. Returns the exit status.
+    """
     from rich.console import Console
 
     console = Console(stderr=True)

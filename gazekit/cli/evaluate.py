@@ -31,6 +31,7 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    """Options of ``gazekit evaluate``: the model, the data, the split, sampling and the output files."""
     p.add_argument("--model", required=True, help="registered name, NAME:WEIGHTS, or checkpoint path")
     p.add_argument("--data", required=True, help="registered dataset name, 'table' (with --root FILE), or a scanpath "
                                                  "table file; a table needs --images DIR for the image files")
@@ -59,6 +60,7 @@ def add_arguments(p) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
+    """Print evaluation rows (one per metric, one column per method) as a table."""
     methods: list[str] = []
     for r in rows:
         for k in r:
@@ -69,6 +71,9 @@ def print_table(rows: list[dict]) -> None:
 
 
 def run(args) -> int:
+    """Run ``gazekit evaluate``: load the model and the data split and call the evaluator registered for the model's
+    ``task_kind``. Returns the exit status.
+    """
     from gazekit.datasets.splits import split_by
     from gazekit.evaluation import get_evaluator
     from gazekit.models.registry import load_predictor

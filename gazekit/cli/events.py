@@ -35,6 +35,7 @@ def _geometry(text: str | None):
 
 
 def add_arguments(parser) -> None:
+    """The ``info``, ``detect`` and ``readers`` sub-commands and their options."""
     sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
     common = {"help": "raw file (.asc, .tsv, .mat, *_events.tsv)"}
     info = sub.add_parser("info", help="what a raw file holds")
@@ -75,6 +76,9 @@ def _read(args, geometry=None):
 
 
 def run(args) -> int:
+    """Run ``gazekit events``: list the raw readers, describe a raw file, or detect fixations and saccades in it.
+    Returns the exit status.
+    """
     if args.events_command == "readers":
         from gazekit.datasets.raw import list_readers, reader_info
 

@@ -12,11 +12,15 @@ DESCRIPTION = ("List every registered model (or those matching PATTERN): what it
 
 
 def add_arguments(parser) -> None:
+    """Options of ``gazekit models``: a name pattern and ``--json``."""
     parser.add_argument("pattern", nargs="?", default="*", help="wildcard filter on model names (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def run(args) -> int:
+    """Print the registered models matching the pattern (from the generated catalog: no model module is imported).
+    Returns the exit status.
+    """
     from rich.console import Console
     from rich.table import Table
 

@@ -22,6 +22,7 @@ image, all of its scanpaths are drawn."""
 
 
 def add_arguments(parser) -> None:
+    """The plot kind, its inputs and the output options."""
     import argparse
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -123,6 +124,7 @@ def _metric_scores(doc: dict, source: str) -> tuple[dict, dict]:
 
 
 def run(args) -> int:
+    """Draw one plot of the chosen kind and write it (PNG, or GIF with ``--gif``). Returns the exit status."""
     from gazekit.images import load_image
     from gazekit.plotting import charts, scenes
     from gazekit.plotting.overlay import plot_scanpath_overlay

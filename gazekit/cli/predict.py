@@ -24,6 +24,7 @@ DEFAULT_MODEL = "tpp-osie"
 
 
 def add_arguments(p) -> None:
+    """Options of ``gazekit predict IMAGE...``: the model, sampling, the search inputs and the output folder."""
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"registered name, NAME:WEIGHTS, or checkpoint path (default {DEFAULT_MODEL})")
@@ -109,6 +110,8 @@ def mean_density(model, image, scanpaths):
 
 
 def run(args) -> int:
+    """Predict scanpaths on image files and write the table and the overlay and density PNGs. Returns the exit status.
+    """
     import torch
 
     from gazekit.images import load_image

@@ -23,6 +23,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
+    """Options of ``gazekit score``: predictions, humans, metrics, protocol, grouping and outputs."""
     parser.add_argument("--pred", help="predicted scanpaths: a table file or a dataset name (omit with "
                                        "--human-baseline to score only the humans)")
     parser.add_argument("--human", help="human scanpaths: a table file or a dataset name (required unless --list)")
@@ -87,6 +88,8 @@ def _evaluate_rank(fabric, pred, human, args):
 
 
 def run(args) -> int:
+    """Score predicted (or only human) scanpaths against humans and print and write the table. Returns the exit status.
+    """
     from rich.console import Console
 
     console = Console(stderr=False)

@@ -57,6 +57,9 @@ class ImageCache:
         return len(self._cache)
 
     def get(self, name: str) -> torch.Tensor:
+        """The image ``name`` as a resized uint8 ``[3, H, W]`` tensor, decoded once (then from memory or the disk
+        cache).
+        """
         img = self._cache.get(name)
         if img is None:
             if name not in self.paths:
@@ -177,6 +180,7 @@ class GazeDataModule(pl.LightningDataModule):
 
     # ---------------------------------------------------------------- setup
     def load(self) -> GazeDataset:
+        """The dataset, loaded on first use (a :class:`GazeDataset` given to the constructor is used as is)."""
         if self.data is None:
             if isinstance(self.dataset_spec, GazeDataset):
                 self.data = self.dataset_spec
@@ -213,6 +217,7 @@ class GazeDataModule(pl.LightningDataModule):
                 self.image_cache.get(name)
 
     def split(self, name: str) -> ScanpathImageDataset:
+        """The ``train``, ``val``, ``test`` or ``all`` split as a dataset of (image, scanpath) items."""
         if name not in SPLITS:
             raise InvalidInputError(f"unknown split {name!r}; expected one of {list(SPLITS)}")
         self.setup()

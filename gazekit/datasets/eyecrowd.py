@@ -60,6 +60,7 @@ class FaceBoxes:
         return sum(len(b) for b in self.boxes.values())
 
     def subset(self, images) -> FaceBoxes:
+        """The boxes and flags of the given images only."""
         keep = set(images)
         return FaceBoxes({k: v for k, v in self.boxes.items() if k in keep},
                          {k: v for k, v in self.flags.items() if k in keep})

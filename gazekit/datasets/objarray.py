@@ -58,6 +58,7 @@ def object_boxes() -> np.ndarray:
 
 
 def object_image_path(root: str | Path, object_id: int) -> Path:
+    """The image file of object ``object_id`` under the data set folder ``root``."""
     return Path(root) / "objectimages" / f"{int(object_id)}.normal.png"
 
 

@@ -71,6 +71,7 @@ class OsieFormat:
     description: str = ""
 
     def meta(self) -> dict:
+        """What ``GazeDataset.meta`` reports for this data set: licence, citation, format, and notes."""
         out = {"licence": self.licence, "citation": self.citation, "format": "osie (fixations.mat + stimuli/)"}
         if self.ppd_note:
             out["ppd_note"] = self.ppd_note

@@ -14,10 +14,12 @@ def register_dataset(name: str, **info):
 
 
 def list_datasets(pattern: str = "*") -> list[str]:
+    """Names of the registered datasets matching the wildcard ``pattern``."""
     return DATASETS.names(pattern)
 
 
 def dataset_info(name: str) -> dict:
+    """What a dataset reader registered about itself (description, has_images, has_durations, ...)."""
     return dict(DATASETS.get(name).info)
 
 

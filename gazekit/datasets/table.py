@@ -68,6 +68,7 @@ def _read_any(path: Path):
 
 
 def is_gazekit_table(df) -> bool:
+    """Whether a DataFrame has the columns of gazekit's own long-form table (``Scanpaths.save``)."""
     return all(c in df.columns for c in STRING_ATTRS + ("index", "x", "y"))
 
 

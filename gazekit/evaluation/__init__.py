@@ -32,8 +32,10 @@ def register_evaluator(task_kind: str):
 
 
 def get_evaluator(task_kind: str) -> Callable:
+    """The evaluator registered for a model's ``task_kind``."""
     return EVALUATORS.get(task_kind).obj
 
 
 def list_evaluators() -> list[str]:
+    """The task kinds that have a registered evaluator."""
     return EVALUATORS.names()

@@ -39,6 +39,7 @@ class HumanBaseline:
     groups: dict[str, Tensor]
 
     def as_dict(self) -> dict[str, dict[str, float]]:
+        """``{group: {column: value}}``."""
         return {g: {c: float(v) for c, v in zip(self.columns, vals)} for g, vals in self.groups.items()}
 
 

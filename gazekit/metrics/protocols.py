@@ -136,10 +136,12 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
 
 
 def list_protocols() -> list[str]:
+    """Names of the evaluation protocols."""
     return sorted(PROTOCOLS)
 
 
 def get_protocol(name: str) -> Protocol:
+    """The protocol called ``name`` (unknown names are refused with close matches)."""
     if name not in PROTOCOLS:
         raise UnknownNameError("protocol", name, list(PROTOCOLS))
     return PROTOCOLS[name]
@@ -206,6 +208,7 @@ class ScoreResult:
     human_scope: dict[str, int] = field(default_factory=dict)  # the human scanpaths/images of the human column
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data (NaN becomes None), as ``gazekit score --json`` writes it."""
         clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
         return {"protocol": self.protocol, "rows": clean, "skipped": self.skipped,
                 "unmatched_predictions": self.unmatched_predictions, "dropped": self.report.to_dict(),

@@ -30,6 +30,9 @@ _PAIR_METRICS: dict[str, PairMetricSpec] = {}
 
 def register_pair_metric(name: str, *, higher_is_better: bool, outputs: tuple[str, ...] = (),
                          needs: tuple[str, ...] = (), description: str = "", **defaults):
+    """Decorator registering ``fn(pred, target, **options) -> Tensor`` as the pair metric ``name``; ``defaults`` are
+    options passed on every call.
+    """
     def deco(fn):
         _PAIR_METRICS[name] = PairMetricSpec(name, fn, higher_is_better, tuple(outputs), tuple(needs), description,
                                              dict(defaults))
@@ -43,6 +46,7 @@ def _load() -> None:
 
 
 def get_pair_metric(name: str) -> PairMetricSpec:
+    """The spec of the pair metric ``name`` (unknown names are refused with close matches)."""
     _load()
     if name not in _PAIR_METRICS:
         raise UnknownNameError("metric", name, list(_PAIR_METRICS))
@@ -50,5 +54,6 @@ def get_pair_metric(name: str) -> PairMetricSpec:
 
 
 def list_pair_metrics() -> list[str]:
+    """Names of every registered pair metric."""
     _load()
     return sorted(_PAIR_METRICS)

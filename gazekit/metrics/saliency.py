@@ -68,6 +68,7 @@ class MapMean(Metric):
 
     @property
     def num_undefined(self) -> Tensor:
+        """How many samples had an undefined (NaN) value and were left out of the mean."""
         return self.num_samples - self.count
 
 

@@ -62,28 +62,37 @@ class ScanpathPredictor(Protocol):
 
     task_kind: str
 
-    def predict_scanpaths(self, request: PredictRequest) -> Scanpaths: ...
+    def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
+        """Scanpaths for the request's images: ``n_samples`` per image, in pixels of the given images, durations in ms.
+        """
 
 
 @runtime_checkable
 class ConditionalDensityModel(Protocol):
     """Probabilistic models: ``[B, L, H, W]`` log-densities of each fixation given the ones before it."""
 
-    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[B, L, H, W]`` log densities: entry ``[b, k]`` is the density of fixation ``k`` of ``history[b]`` given
+        fixations ``0..k-1``; each map sums (``logsumexp``) to 0.
+        """
 
 
 @runtime_checkable
 class DurationLikelihoodModel(Protocol):
     """Models with a duration likelihood: ``[B, L]`` log-density (per ms) of each fixation's duration."""
 
-    def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+    def duration_log_likelihood(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[B, L]`` log density (per ms) of each fixation's duration given the fixations before it."""
 
 
 @runtime_checkable
 class AverageDensityModel(Protocol):
     """An optional shortcut: ``[H, W]`` log of the mean conditional map over every fixation of ``history``."""
 
-    def average_log_density(self, images: Tensor, history: Scanpaths) -> Tensor: ...
+    def average_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+        """``[H, W]`` log density of a fixation averaged over the fixations of ``history`` (a shortcut some models
+        provide).
+        """
 
 
 def generator_for(seed: int | None, device: torch.device | str = "cpu",
@@ -198,6 +207,7 @@ class ScanpathPredictMixin:
                                   seen=self._predicted_keys)
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Scanpaths:
+        """Predict the scanpaths of one DataModule batch (empty when all its images were predicted before)."""
         request = self.predict_request(batch, batch_idx)
         if request is None:
             return Scanpaths.empty()

@@ -45,6 +45,9 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         self.automatic_optimization = False  # nothing to optimise: fitting is closed-form, in on_fit_start
 
     def fit(self, scanpaths: Scanpaths, viewing_time_ms: float | None = None) -> FreeviewBaseline:
+        """Fit the priors (centre-bias Gaussian, log-normal durations, mean gap between fixations) to ``scanpaths``;
+        returns the model.
+        """
         self.priors = fit_freeview_priors(scanpaths, viewing_time_ms)
         return self
 
@@ -87,6 +90,9 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
 
     @torch.no_grad()
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
+        """Sample scanpaths from the fitted priors (positions from the prior, log-normal durations, the same stopping
+        rule as TPP).
+        """
         pri = self._need()
         images = request.images
         if images.dim() != 4:

@@ -159,6 +159,7 @@ class FoveatedClipSearch(SearchModel):
 
     @staticmethod
     def px_to_grid(xy: Tensor, size_hw: tuple[int, int]) -> Tensor:
+        """(x, y) pixel positions to ``grid_sample`` coordinates in [-1, 1] for an image of ``size_hw``."""
         h, w = size_hw
         return torch.stack([(xy[..., 0] - 0.5) * 2 / max(w - 1, 1) - 1, (xy[..., 1] - 0.5) * 2 / max(h - 1, 1) - 1],
                            dim=-1)

@@ -120,6 +120,10 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
 
     # ------------------------------------------------------------------ training
     def losses(self, batch: dict) -> dict:
+        """Teacher-forced losses of a batch: ``ce`` (cross-entropy over the objects and stop), ``pe`` (the positional-
+        encoding regulariser), ``duration_nll`` when the model has a duration head, the weighted total ``loss`` and
+        the next-step accuracy ``acc``.
+        """
         fix, lengths = batch["fixations"], batch["lengths"]
         memory = self.encode(batch)
         logits, dur = self.step_outputs(memory, batch["object_mask"], fix)

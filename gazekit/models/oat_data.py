@@ -79,6 +79,7 @@ class ObjArrayTrials(Dataset):
 
 
 def collate_trials(items: list[dict], bank: torch.Tensor, centres: torch.Tensor) -> dict:
+    """Batch object-array trials: padded fixated-object indices and durations, with the crop bank and object centres."""
     b = len(items)
     t = max(max(it["length"] for it in items), 1)
     fix = torch.full((b, t), -1, dtype=torch.long)

@@ -142,6 +142,7 @@ class GaussianPositionalEncoding(nn.Module):
         return self.table[lo] * (1 - w) + self.table[lo + 1] * w
 
     def regulariser(self) -> Tensor:
+        """Loss pulling the table's cosine similarities towards the Gaussian of index distance, with equal norms."""
         n = self.table.norm(dim=1)
         sim = (self.table / n[:, None]) @ (self.table / n[:, None]).T
         return F.mse_loss(sim, self.target_sim) + ((n - n.mean()) ** 2).mean() / n.mean().detach() ** 2

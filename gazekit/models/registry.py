@@ -38,6 +38,7 @@ class WeightSpec:
 
     @property
     def path(self) -> Path:
+        """The file under ``gazekit/weights``."""
         from gazekit.paths import WEIGHTS_DIR
 
         return WEIGHTS_DIR / self.file
@@ -75,6 +76,7 @@ def register_model(name: str, *, predicts: tuple[str, ...], inputs: tuple[str, .
 
 
 def list_models(pattern: str = "*") -> list[str]:
+    """Names of the registered models matching the wildcard ``pattern`` (imports every model module)."""
     return MODELS.names(pattern)
 
 
@@ -125,6 +127,7 @@ def render_catalog() -> str:
 
 
 def write_catalog() -> Path:
+    """Regenerate ``gazekit/models/_catalog.py`` from the live registry; returns its path."""
     path = Path(__file__).with_name("_catalog.py")
     path.write_text(render_catalog())
     return path

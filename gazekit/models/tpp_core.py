@@ -114,6 +114,9 @@ class TPPGazeCore(nn.Module):
 
     # ------------------------------------------------------------------ image encoding
     def input_hw(self, height: int, width: int) -> tuple[int, int]:
+        """The network input size ``(height, width)`` for an image of that size: the configured area, the aspect ratio
+        kept, multiples of 32, at least 64.
+        """
         scale = math.sqrt(self.cfg.input_width * self.cfg.input_height / (height * width))
         return max(64, round(height * scale / 32) * 32), max(64, round(width * scale / 32) * 32)
 

@@ -130,8 +130,10 @@ class ImageGroupedDataModule(GazeDataModule):
 
     @property
     def train_scanpaths(self) -> Scanpaths:
+        """The scanpaths of the training split."""
         return self.split("train").scanpaths
 
     @property
     def viewing_time_ms(self) -> float | None:
+        """The dataset's viewing time per image in ms (None when trials were self-terminated)."""
         return self.load().viewing_time_ms

@@ -23,6 +23,7 @@ from gazekit.scanpaths import Scanpaths
 
 
 def check_images(images: Tensor) -> Tensor:
+    """Check that ``images`` is a finite ``[B, 3, H, W]`` tensor with sides in [32, 8192] px; returns it as float32."""
     if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
         raise InvalidInputError(f"images must be a [B, 3, H, W] tensor, got "
                                 f"{tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__}")
@@ -35,6 +36,7 @@ def check_images(images: Tensor) -> Tensor:
 
 
 def check_history(history: Scanpaths) -> None:
+    """Refuse history scanpaths with NaN positions (``InvalidInputError`` naming the rows)."""
     mask = history.mask
     if torch.isnan(history.x[mask]).any() or torch.isnan(history.y[mask]).any():
         rows = sorted({int(r) for r in (torch.isnan(history.x) | torch.isnan(history.y)).logical_and(mask)
@@ -64,6 +66,9 @@ def _rand(shape, gen, device) -> Tensor:
 
 @torch.no_grad()
 def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
+    """Sample ``req.n_samples`` scanpaths per image from a TPP model in one batched autoregressive loop (each image
+    encoded once).
+    """
     images = check_images(req.images)
     if req.n_samples < 1:
         raise InvalidInputError(f"n_samples must be >= 1, got {req.n_samples}")

@@ -178,6 +178,7 @@ class Scanpaths(_TableMixin, _ValidationMixin):
 
     @classmethod
     def empty(cls) -> "Scanpaths":
+        """A batch of no scanpaths."""
         return cls.from_sequences([], [])
 
     # ------------------------------------------------------------------ shape and access
@@ -186,14 +187,17 @@ class Scanpaths(_TableMixin, _ValidationMixin):
 
     @property
     def batch_size(self) -> int:
+        """Number of scanpaths (B)."""
         return self.x.shape[0]
 
     @property
     def max_length(self) -> int:
+        """The padded length L."""
         return self.x.shape[1]
 
     @property
     def device(self) -> torch.device:
+        """The device of the tensors."""
         return self.x.device
 
     @property
@@ -203,6 +207,7 @@ class Scanpaths(_TableMixin, _ValidationMixin):
 
     @property
     def num_fixations(self) -> int:
+        """Number of fixations in all scanpaths (padding excluded)."""
         return int(self.lengths.sum())
 
     def _valid(self, t: Tensor) -> Tensor:
@@ -215,6 +220,7 @@ class Scanpaths(_TableMixin, _ValidationMixin):
 
     @property
     def has_onsets(self) -> bool:
+        """Whether every fixation has an onset (``t_start`` not NaN)."""
         return bool(self.num_fixations) and not bool(torch.isnan(self._valid(self.t_start)).any())
 
     @property

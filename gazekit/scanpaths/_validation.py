@@ -20,11 +20,15 @@ class ValidationReport:
     dropped_scanpaths: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: str, reason: str, n: int = 1) -> None:
+        """Count ``n`` items of ``kind`` (``dropped_fixations``, ``clipped_fixations`` or ``dropped_scanpaths``) for
+        ``reason``.
+        """
         if n:
             bucket = getattr(self, kind)
             bucket[reason] = bucket.get(reason, 0) + int(n)
 
     def merge(self, other: "ValidationReport") -> "ValidationReport":
+        """Add another report's counts to this one; returns this report."""
         for kind in ("dropped_fixations", "clipped_fixations", "dropped_scanpaths"):
             for reason, n in getattr(other, kind).items():
                 self.add(kind, reason, n)
@@ -32,6 +36,7 @@ class ValidationReport:
 
     @property
     def empty(self) -> bool:
+        """Whether nothing was dropped or clipped."""
         return not (self.dropped_fixations or self.clipped_fixations or self.dropped_scanpaths)
 
     def __str__(self) -> str:
@@ -46,6 +51,7 @@ class ValidationReport:
         return "; ".join(parts)
 
     def to_dict(self) -> dict:
+        """The counts as plain dicts, by kind and reason."""
         return {"dropped_fixations": dict(self.dropped_fixations), "clipped_fixations": dict(self.clipped_fixations),
                 "dropped_scanpaths": dict(self.dropped_scanpaths)}
 

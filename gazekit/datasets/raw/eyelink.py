@@ -63,6 +63,7 @@ class SampleLayout:
 
     @property
     def n_numeric(self) -> int:
+        """Number of numeric columns in a sample line."""
         return len(self.columns)
 
 

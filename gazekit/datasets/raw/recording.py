@@ -28,6 +28,7 @@ TRIAL_COLUMNS = ("trial", "start_ms", "end_ms")
 
 
 def empty_events() -> pd.DataFrame:
+    """An empty tracker-event table with the columns of :data:`EVENT_COLUMNS`."""
     return pd.DataFrame({c: pd.Series(dtype=object if c in ("kind", "eye") else np.float64)
                          for c in EVENT_COLUMNS})
 
@@ -96,13 +97,16 @@ class RawRecording:
 
     @property
     def binocular(self) -> bool:
+        """Whether both eyes were recorded."""
         return len(self.eyes) == 2
 
     @property
     def duration_ms(self) -> float:
+        """Recording length in ms, from the first sample to one interval past the last (0 when empty)."""
         return float(self.time_ms[-1] - self.time_ms[0] + 1000.0 / self.sampling_rate_hz) if len(self) else 0.0
 
     def add_drop(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` records dropped for ``reason`` (in ``dropped``)."""
         if n:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
 

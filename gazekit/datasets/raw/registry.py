@@ -19,10 +19,12 @@ def register_reader(name: str, *, suffixes: tuple[str, ...] = (), sniff=None, **
 
 
 def list_readers(pattern: str = "*") -> list[str]:
+    """Names of the registered raw readers matching the wildcard ``pattern``."""
     return READERS.names(pattern)
 
 
 def reader_info(name: str) -> dict:
+    """What a raw reader registered about itself (suffixes, description, ...)."""
     return {k: v for k, v in READERS.get(name).info.items() if k != "sniff"}
 
 

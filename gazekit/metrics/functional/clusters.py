@@ -140,6 +140,7 @@ class ImageClusters:
     n_points: int
 
     def symbols(self, xy: np.ndarray) -> np.ndarray:
+        """The index of the nearest cluster centre for each ``[N, 2]`` point."""
         return nearest_centre(xy, self.centres)
 
 
@@ -200,6 +201,7 @@ class SequenceClusters:
         return len(self.clusters)
 
     def to_dict(self) -> dict:
+        """The JSON document :meth:`save` writes: format, key, factors, the protocol and every image key's clusters."""
         return {"format": _FORMAT, "version": 1, "key": list(self.key), "factors": list(self.factors),
                 "description": self.description, "meta": self.meta,
                 "protocol": "MeanShift per image key; bandwidth = estimate_bandwidth(quantile=0.3) x factor "
@@ -208,6 +210,7 @@ class SequenceClusters:
                                  "n_points": c.n_points} for k, c in sorted(self.clusters.items())}}
 
     def save(self, path: str | Path) -> Path:
+        """Write the clusters as lossless JSON (atomically); returns the path."""
         from gazekit._atomic import write_text
 
         return write_text(path, json.dumps(self.to_dict()))  # shortest round-trip floats: lossless
@@ -224,6 +227,7 @@ class SequenceClusters:
 
     @classmethod
     def load(cls, path: str | Path) -> SequenceClusters:
+        """Read clusters written by :meth:`save` (a ``DataFormatError`` names the file for anything else)."""
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
