@@ -182,6 +182,7 @@ class MultiGazeDataModule(pl.LightningDataModule):
         return {} if pol is None else {"on_invalid": pol}
 
     def load(self) -> dict[str, GazeDataset]:
+        """Every data set, loaded on first use, by name."""
         if not self.data:
             from gazekit.datasets.registry import load_dataset
 
@@ -283,6 +284,7 @@ class MultiGazeDataModule(pl.LightningDataModule):
 
     # ---------------------------------------------------------------- what models and evaluation read
     def split(self, name: str) -> MultiSplit:
+        """The ``train``, ``val``, ``test`` or ``all`` split over every data set."""
         if name not in SPLITS:
             raise InvalidInputError(f"unknown split {name!r}; expected one of {list(SPLITS)}")
         self.setup()
@@ -290,6 +292,7 @@ class MultiGazeDataModule(pl.LightningDataModule):
 
     @property
     def train_scanpaths(self) -> Scanpaths:
+        """The scanpaths of the training split, every data set together."""
         return self.split("train").scanpaths
 
     @property
@@ -307,6 +310,7 @@ class MultiGazeDataModule(pl.LightningDataModule):
         return self._train_rows[name]
 
     def dataset_id(self, name: str) -> int:
+        """The integer id of data set ``name`` (its position in ``names``)."""
         self.load()
         if name not in self.names:
             raise InvalidInputError(f"unknown data set {name!r}; this module holds {self.names}")
