@@ -227,3 +227,40 @@ def test_predict_config_ddp_writes_one_table_per_rank(tmp_path):
     assert [len(sp) for sp in ranks] == [4, 4] and [len(s) for s in images] == [2, 2]
     assert not images[0] & images[1]
     assert len(Scanpaths.concat(ranks)) == 8
+
+
+@pytest.mark.slow  # a 2-process DDP run (~30 s here)
+def test_ddp_predicts_each_image_once_when_batches_hold_scanpaths(tmp_path):
+    """GazeDataModule batches by scanpath; under DDP its prediction loader shards by image, so an image whose
+    scanpaths would fall on both ranks is predicted on one of them only: n_samples rows per image over all ranks
+    (Lightning's own sharding by scanpath predicted every sample image on both ranks: 4 rows instead of 2)."""
+    import os
+    import subprocess
+    import sys
+
+    from gazekit.datasets import load_dataset
+
+    script = Path(__file__).parent / "_scripts" / "predict_ddp.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path), "--devices", "2"], cwd=tmp_path,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])},
+                         capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    ranks = [Scanpaths.load(tmp_path / f"scanpaths-rank{r}.csv") for r in (0, 1)]
+    images = [set(sp.image) for sp in ranks]
+    assert not images[0] & images[1] and images[0] and images[1]
+    every = set(load_dataset("osie-sample").scanpaths.image)
+    assert images[0] | images[1] == every
+    pred = Scanpaths.concat(ranks)
+    assert sorted(pred.image) == sorted(name for name in every for _ in range(2))
+
+
+def test_image_shard_sampler_keeps_each_image_on_one_rank():
+    from torch.utils.data import DistributedSampler
+
+    from gazekit.datasets.datamodule import ImageShardSampler
+
+    images = list("aabacbdde")  # distinct in order: a b c d e -> ranks 0 1 0 1 0
+    shards = [list(ImageShardSampler(images, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert shards == [[0, 1, 3, 4, 8], [2, 5, 6, 7]]
+    assert isinstance(ImageShardSampler(images, 2, 0), DistributedSampler)  # Lightning keeps it
+    assert list(ImageShardSampler(images, 3, 2)) == [4]  # c, the third distinct image

@@ -44,6 +44,25 @@ def rank_and_world_size(trainer=None) -> tuple[int, int]:
     return 0, 1
 
 
+class ImageShardSampler(DistributedSampler):
+    """Rank ``r`` of ``num_replicas`` gets, in order, every item whose image is the k-th distinct image (in order of
+    first appearance) with ``k % num_replicas == r``: each image's items all on one rank, every item once.
+
+    A :class:`~torch.utils.data.DistributedSampler` so that Lightning keeps it instead of injecting its own."""
+
+    def __init__(self, images: Sequence[str], num_replicas: int, rank: int):
+        super().__init__(range(len(images)), num_replicas=num_replicas, rank=rank, shuffle=False)
+        order = {name: k for k, name in enumerate(dict.fromkeys(images))}
+        self.indices = [i for i, name in enumerate(images) if order[name] % num_replicas == rank]
+        self.num_samples = len(self.indices)
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
 class ImageCache:
     """Image name -> decoded ``[3, H, W]`` uint8 tensor resized to ``size`` (H, W), decoded on first use.
 
@@ -224,7 +243,7 @@ class GazeDataModule(pl.LightningDataModule):
         return self._datasets[name]
 
     # ---------------------------------------------------------------- loaders
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, shuffle: bool, by_image: bool = False) -> DataLoader:
         # StatefulDataLoader: its position (and shuffle order) is saved in Lightning checkpoints, so training
         # killed mid-epoch resumes on the very next batch and ends with the same weights as an uninterrupted run.
         from torchdata.stateful_dataloader import StatefulDataLoader
@@ -232,7 +251,7 @@ class GazeDataModule(pl.LightningDataModule):
         # One loader object per split: Lightning may ask for the train loader twice (estimated_stepping_batches
         # in configure_optimizers), and the restored position must stay on the loader that is iterated.
         rank, world_size = rank_and_world_size(self.trainer)
-        key = (name, shuffle, rank, world_size)
+        key = (name, shuffle, rank, world_size) + (("by image",) if by_image else ())
         if key in self._loaders:
             return self._loaders[key]
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
@@ -244,8 +263,12 @@ class GazeDataModule(pl.LightningDataModule):
             sampler = DistributedSampler(self.split(name), num_replicas=world_size, rank=rank, shuffle=shuffle,
                                          seed=self.seed)
             shuffle, generator = False, None
+        elif world_size > 1 and by_image:
+            # Prediction: each image on one rank only, so it is predicted once (its scanpaths, spread over
+            # batches, are merged by the model's predict_step); by scanpath, both ranks would predict it
+            sampler = ImageShardSampler(self.split(name).scanpaths.image, num_replicas=world_size, rank=rank)
         elif world_size > 1:
-            # Evaluation and prediction: every item exactly once, shards may differ by one (Lightning's default
+            # Evaluation: every item exactly once, shards may differ by one (Lightning's default
             # DistributedSampler would repeat items to even the shards, and epoch means would count them twice).
             from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 
@@ -278,4 +301,4 @@ class GazeDataModule(pl.LightningDataModule):
         return self._loader("test", False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
+        return self._loader("test", False, by_image=True)

@@ -108,9 +108,10 @@ class ImageGroupedDataModule(GazeDataModule):
         super().__init__(*args, **kwargs)
         self.images_per_batch = int(images_per_batch)
 
-    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+    def _loader(self, name: str, shuffle: bool, by_image: bool = False) -> DataLoader:
         # As GazeDataModule: one stateful loader per split, so a run killed mid-epoch resumes on the next batch
         # (the sampler has no state of its own: the loader replays its seeded per-epoch order up to that batch).
+        # Batches hold whole images, so each image is on one rank whatever ``by_image`` asks.
         from torchdata.stateful_dataloader import StatefulDataLoader
 
         rank, world_size = rank_and_world_size(self.trainer)
