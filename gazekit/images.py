@@ -64,3 +64,86 @@ def image_to_tensor(img: np.ndarray, *, source: object = "<array>", min_side: in
     if bgr and c in (3, 4):
         arr = arr[:, :, ::-1]
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).clamp_(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------- display images
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+              7: "TRANSVERSE", 8: "ROTATE_90"}  # EXIF orientation -> PIL transpose that shows the image upright
+
+
+def exif_orientation(path: str | Path) -> int:
+    """The EXIF orientation tag of an image file (1, upright, when absent or unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:  # no EXIF block, or a damaged one: the pixels are shown as stored
+        return 1
+
+
+def read_image(path: str | Path, *, max_side: int | None = None, min_side: int = MIN_SIDE,
+               limit: int = MAX_SIDE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Read an image as it is displayed, at a bounded working size.
+
+    Returns ``([3, h, w] float32 RGB in [0, 1], (width, height))``: the tensor at most ``max_side`` px on its long
+    side (None: full size) and the full size as displayed. The EXIF orientation is applied; an alpha channel is
+    composited onto white at the image's own size; grayscale is replicated; 16-bit values are scaled to [0, 1].
+    JPEGs larger than the working size are decoded at a reduced scale (never in full), so peak memory follows
+    ``max_side``, not the file. Unreadable files and sides outside ``[min_side, limit]`` raise
+    :class:`InvalidInputError` naming the file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"image file {str(path)!r} does not exist")
+    try:
+        img = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise InvalidInputError(f"{str(path)!r} is not a readable image ({err})") from err
+    with img:
+        orientation = exif_orientation(path)
+        w0, h0 = img.size
+        width, height = (h0, w0) if orientation in (5, 6, 7, 8) else (w0, h0)
+        if min(width, height) < min_side:
+            raise InvalidInputError(f"{path}: image is {width}x{height} px; the smallest side must be at least "
+                                    f"{min_side} px")
+        if max(width, height) > limit:
+            raise InvalidInputError(f"{path}: image is {width}x{height} px; the largest side may be at most {limit} "
+                                    "px (resize it first)")
+        scale = 1.0 if not max_side else min(1.0, max_side / max(width, height))
+        try:
+            if scale < 1.0 and img.format == "JPEG":
+                img.draft("RGB", (max(1, int(w0 * scale)), max(1, int(h0 * scale))))  # libjpeg DCT scaling
+            img.load()
+            if orientation in _TRANSPOSE:
+                img = img.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            if scale < 1.0 and img.size != size:
+                if img.mode == "P":
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                img = img.resize(size, Image.BILINEAR, reducing_gap=2.0)
+            arr = _pil_to_rgb(img)
+        except (OSError, ValueError, SyntaxError) as err:  # truncated or corrupt pixel data
+            raise InvalidInputError(f"{str(path)!r} is not a readable image ({err})") from err
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))), (width, height)
+
+
+def _pil_to_rgb(img) -> np.ndarray:
+    """A PIL image -> ``H x W x 3`` float32 in [0, 1] (alpha onto white, gray replicated, 16-bit scaled)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(arr, 0.0, 1.0)[:, :, None], 3, axis=2)
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            raise InvalidInputError("image contains NaN or infinite values")
+        return np.repeat(np.clip(arr, 0.0, 1.0)[:, :, None], 3, axis=2)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    img = img.convert("RGBA" if has_alpha else "RGB")
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    if has_alpha:
+        alpha = arr[:, :, 3:4]
+        arr = arr[:, :, :3] * alpha + (1.0 - alpha)  # composite onto white
+    return arr

@@ -35,7 +35,8 @@ def test_fixation_density_normalised_and_peaks_at_fixation():
 def test_plot_image_kinds(kind, tmp_path):
     out = tmp_path / f"{kind}.png"
     assert main(["plot", kind, str(IMAGE), "osie-sample", "--out", str(out)]) == 0
-    assert _rgb(out).shape[:2] == (600, 800)
+    # the density has its colour bar on the right (issue 15): the image area keeps the image's own size
+    assert _rgb(out).shape[:2] == ((600, 888) if kind == "density" else (600, 800))
 
 
 def test_plot_gif_has_one_frame_per_fixation(tmp_path):

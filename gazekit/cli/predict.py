@@ -1,9 +1,12 @@
-"""``gazekit predict IMAGE [IMAGE...]``: scanpaths (and a density) for new images with any registered model.
+"""``gazekit predict IMAGE|FOLDER [...]``: scanpaths (and a density) for new images with any registered model.
 
 Writes into ``--out``: ``scanpaths.csv`` and ``scanpaths.json`` (the canonical long-form table, all images),
-and per image ``<stem>_scanpaths.png`` (numbered fixations, circle area by duration, saccade arrows) and, for
-models with a density, ``<stem>_density.png`` (the model's fixation density averaged over the steps of its
-sampled scanpaths). Works offline.
+and per image ``<name>_scanpaths.png`` (numbered fixations, circle area by duration, saccade arrows) and, for
+models with a density, ``<name>_density.png`` (the model's fixation density averaged over the steps of its
+sampled scanpaths, with a colour bar). Folders are searched recursively; files that are not images (by suffix)
+are skipped, counted and listed. Images are read as displayed (EXIF orientation applied, alpha composited onto
+white); images longer than ``--max-side`` px are predicted on a copy of that size (the models work at a few
+hundred px) and the scanpaths are reported in the original pixels. Works offline.
 
 Model specs (``--model``): a registered name (``gazekit models``), ``NAME:WEIGHTS`` (a weight tag or a checkpoint
 path for that model), or a path to any gazekit checkpoint file (its ``format`` field names the model). Checkpoint
@@ -19,13 +22,20 @@ from gazekit.errors import InvalidInputError
 
 COMMAND = "predict"
 HELP = "predict scanpaths (and a density) for images with a gaze model"
-DESCRIPTION = __doc__
+DESCRIPTION = (
+    "Predict scanpaths (and a density) for images with a gaze model. IMAGE is an image file or a folder (searched "
+    "recursively; non-image files are skipped, counted and listed). Writes OUT/scanpaths.csv and OUT/scanpaths.json "
+    "(one row per fixation, px and ms, in the image's original pixels), and per image NAME_scanpaths.png and, for "
+    "models with a density, NAME_density.png (with a colour bar). Images are read as displayed (EXIF orientation "
+    "applied, transparency composited onto white); images longer than --max-side px are predicted on a copy of "
+    "that size. --model is a registered name (see 'gazekit models'), NAME:WEIGHTS, or a checkpoint file (read "
+    "without running code from it; --trust-checkpoint lifts that for a file you trust). Works offline.")
 DEFAULT_MODEL = "tpp-osie"
 
 
 def add_arguments(p) -> None:
     """Options of ``gazekit predict IMAGE...``: the model, sampling, the search inputs and the output folder."""
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"registered name, NAME:WEIGHTS, or checkpoint path (default {DEFAULT_MODEL})")
     p.add_argument("--n-samples", type=int, default=10, help="scanpaths per image (default 10)")
@@ -44,6 +54,15 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="gazekit-predictions", help="output folder (default ./gazekit-predictions)")
     p.add_argument("--plot-samples", type=int, default=3, help="scanpaths drawn per overlay (default 3)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--max-side", type=int, default=2048, metavar="PX",
+                   help="predict on a copy at most PX px long when an image is longer (coordinates are still "
+                        "reported in the original pixels; 0: always full size; default 2048)")
+    p.add_argument("--on-invalid", choices=("error", "drop"), default="error",
+                   help="an unreadable or too small image file: error stops with its name (default); drop skips "
+                        "it, and the skipped files are counted and listed")
+    from gazekit.cli._device import add_device_option
+
+    add_device_option(p)
 
 
 def _read_boxes(path: str | None, image_name: str):
@@ -71,12 +90,15 @@ def _read_boxes(path: str | None, image_name: str):
     return boxes, (None if target is None else int(target))
 
 
-def build_request(image, name: str, args):
-    """The :class:`PredictRequest` for one image from the command-line options."""
+def build_request(image, name: str, args, scale: float = 1.0):
+    """The :class:`PredictRequest` for one image from the command-line options (``scale``: working size over the
+    original size; boxes given in original pixels are scaled with it)."""
     from gazekit.images import load_image
     from gazekit.models.base import PredictRequest
 
     boxes, target_index = _read_boxes(args.boxes, name)
+    if boxes is not None and scale != 1.0:
+        boxes = boxes * scale
     return PredictRequest(
         images=image[None], image_names=[name], n_samples=args.n_samples, seconds=args.seconds,
         max_fixations=args.max_fixations, temperature=args.temperature, seed=args.seed,
@@ -109,45 +131,120 @@ def mean_density(model, image, scanpaths):
     return torch.logsumexp(valid, 0) - math.log(valid.shape[0])
 
 
+DISPLAY_SIDE = 1024  # px: the long side of the overlays and density maps predict draws
+
+
+def _display_copy(image, sp):
+    """The image (and scanpaths) at most ``DISPLAY_SIDE`` px long, for the plots and the density map."""
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    if max(h, w) <= DISPLAY_SIDE:
+        return image, sp
+    s = DISPLAY_SIDE / max(h, w)
+    size = (max(1, round(h * s)), max(1, round(w * s)))
+    small = F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    return small.clamp_(0.0, 1.0), sp.rescale(float(size[1]), float(size[0]))
+
+
+def collect_images(inputs: list[str]) -> tuple[list[tuple[Path, str]], list[Path]]:
+    """``(image files with their names, skipped non-image files)``: a folder contributes its image files
+    (recursively, sorted; named by their path relative to the folder), a file itself; missing paths are errors."""
+    from gazekit.datasets._images import IMAGE_SUFFIXES
+
+    images, skipped = [], []
+    for text in inputs:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                rel = f.relative_to(path)
+                if f.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in rel.parts):
+                    images.append((f, rel.as_posix()))
+                else:
+                    skipped.append(f)
+        elif path.is_file():
+            (images.append((path, path.name)) if path.suffix.lower() in IMAGE_SUFFIXES else skipped.append(path))
+        else:
+            raise InvalidInputError(f"{text!r} does not exist (give image files or folders of images)")
+    return images, skipped
+
+
+def _listing(paths: list, limit: int = 10) -> str:
+    shown = ", ".join(str(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
 def run(args) -> int:
-    """Predict scanpaths on image files and write the table and the overlay and density PNGs. Returns the exit status.
-    """
+    """Predict scanpaths on image files and folders and write the table and the overlay and density PNGs.
+    Returns the exit status."""
+    import sys
+
     import torch
 
-    from gazekit.images import load_image
+    from gazekit.cli._device import model_to, resolve_device
+    from gazekit.images import read_image
     from gazekit.models.registry import load_predictor
     from gazekit.progress import new_progress
     from gazekit.scanpaths import Scanpaths
 
     if args.n_samples < 1:
         raise InvalidInputError(f"--n-samples must be >= 1, got {args.n_samples}")
+    if args.max_side < 0:
+        raise InvalidInputError(f"--max-side must be >= 0 (0: full size), got {args.max_side}")
+    images, skipped = collect_images(args.images)
+    if skipped:
+        print(f"gazekit predict: skipped {len(skipped)} file(s) that are not images (by suffix): {_listing(skipped)}",
+              file=sys.stderr)
+    if not images:
+        raise InvalidInputError("no image files among the inputs" + (f" ({len(skipped)} other file(s) skipped)"
+                                                                     if skipped else ""))
+    device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = load_predictor(args.model, trust=args.trust_checkpoint)
-    results = []
+    model = model_to(load_predictor(args.model, trust=args.trust_checkpoint), device)
+    results, unreadable = [], []
     with new_progress() as progress:
-        task = progress.add_task("predicting", total=len(args.images))
-        for path in args.images:
-            image = load_image(path)
-            name = Path(path).name
+        task = progress.add_task("predicting", total=len(images))
+        for path, name in images:
+            try:
+                image, (width, height) = read_image(path, max_side=args.max_side or None)
+            except InvalidInputError as err:
+                if args.on_invalid == "error":
+                    raise InvalidInputError(f"{err}; pass --on-invalid drop to skip such files") from err
+                unreadable.append(f"{path} ({err})")
+                progress.advance(task)
+                continue
+            scale = image.shape[-1] / width
             with torch.no_grad():
-                sp = model.predict_scanpaths(build_request(image, name, args))
-            results.append(sp)
+                sp = model.predict_scanpaths(build_request(image.to(device), name, args, scale)).to("cpu")
+            if scale != 1.0:
+                sp_full = sp.rescale(float(width), float(height))
+            else:
+                sp_full = sp
+            results.append(sp_full)
             if not args.no_plots:
                 from gazekit.plotting.overlay import plot_density_heatmap, plot_scanpath_overlay
 
-                stem = Path(path).stem
+                stem = str(Path(name).with_suffix("")).replace("/", "__")
                 rows = list(range(min(args.plot_samples, len(sp))))
-                plot_scanpath_overlay(image, sp, out / f"{stem}_scanpaths.png", rows=rows,
+                shown, sp_shown = _display_copy(image, sp)
+                plot_scanpath_overlay(shown, sp_shown, out / f"{stem}_scanpaths.png", rows=rows,
                                       title=f"{args.model}: {len(rows)} of {len(sp)} samples")
-                dens = mean_density(model, image, sp)
+                dens = mean_density(model, shown.to(device), sp_shown.to(device))
                 if dens is not None:
-                    plot_density_heatmap(image, dens, out / f"{stem}_density.png", title=f"{args.model}: density")
+                    plot_density_heatmap(shown, dens.cpu(), out / f"{stem}_density.png",
+                                         title=f"{args.model}: density")
             progress.advance(task)
+    if unreadable:
+        print(f"gazekit predict: skipped {len(unreadable)} unreadable image file(s) (--on-invalid drop): "
+              f"{_listing(unreadable)}", file=sys.stderr)
+    if not results:
+        raise InvalidInputError("no image could be read: nothing predicted")
     table = Scanpaths.concat(results).to_table()
     from gazekit.scanpaths import write_table
 
     write_table(table, out / "scanpaths.csv")
     write_table(table, out / "scanpaths.json")
-    print(f"wrote {sum(len(r) for r in results)} scanpaths for {len(results)} image(s) to {out}/")
+    print(f"wrote {sum(len(r) for r in results)} scanpaths for {len(results)} image(s) to {out}/"
+          + (f" (skipped: {len(skipped)} non-image, {len(unreadable)} unreadable)" if skipped or unreadable else ""))
     return 0
