@@ -163,6 +163,13 @@ def main():
             mem = peak_memory(name, shape_key, args.threads)
             mem_s = f"{mem:.2f}" if mem is not None else "n/a"
             print(f"{name:<12}{sec * 1e3:>11.1f}{sec / ours:>18.2f}x{mem_s:>16}")
+        x, f, e2 = inputs(shape_key)
+        cpu = []
+        for _ in range(5):  # CPU time of all threads: steadier than wall time on a shared machine
+            t0 = time.process_time()
+            methods["gazekit"](x, f, e2)
+            cpu.append(time.process_time() - t0)
+        print(f"gazekit CPU time per call (all threads): {statistics.median(cpu) * 1e3:.1f} ms")
         eff = 2 * image_bytes / ours / 1e9
         print(f"gazekit effective bandwidth at the 2u bound: {eff:.2f} GB/s = {100 * eff / bandwidth:.1f}% of copy "
               f"bandwidth (4u two-kernel design: {200 * eff / bandwidth:.1f}%)")

@@ -117,63 +117,85 @@ def blend_forward(x, chain, fix, valid, lam_map, use_map, n_levels, e2, scale, o
                   ra, rb, fy, ca, cb, fx, level_width, consts, centres_x, centres_y, out):
     """out = (1 - t) U_l0 + t U_l0+1 (see gazekit.ops.reference); x, out ``[B*C, H*W]``, chain ``[B*C, N]``.
 
-    Per output row: the level of every pixel first (shared by the channels); then, per channel, each level the row
-    touches is interpolated vertically once into a short row buffer (``W / 2^l`` values), so a pixel costs two
-    horizontal taps per level instead of four 2-D taps.
+    Per output row: first the level of every pixel, and from it the two horizontal taps (index, weight) of each of
+    its two levels and the blend weight, once for all channels. Then, per channel, each level the row touches is
+    interpolated vertically once into a short row buffer (level 0 is the image row itself, at offset 0; level l
+    at ``l * W``), and every pixel is one branch-free expression of 4 loads from that buffer: the per-pixel work
+    no longer depends on the level (the level-0 taps are (j, j) with weight 0, which reproduces x exactly).
     """
     n_b = fix.shape[0]
     height, width = ra.shape[1], ca.shape[1]
     n_c = x.shape[0] // n_b
+    dt = x.dtype
+    # per column and level: the two taps' positions in the row buffer and the right tap's weight, adjacent in memory
+    # for the two levels a pixel blends
+    tap_a = np.empty((width, n_levels), np.int32)
+    tap_b = np.empty((width, n_levels), np.int32)
+    tap_w = np.empty((width, n_levels), dt)
+    for j in range(width):
+        for level in range(n_levels):
+            tap_a[j, level] = level * width + ca[level, j]
+            tap_b[j, level] = level * width + cb[level, j]
+            tap_w[j, level] = fx[level, j]
     for row in prange(n_b * height):
         b = row // height
         i = row % height
-        lv = np.empty(width, np.int64)
-        tt = np.empty(width, np.float64)
         lam_row = _level_row(b, i, fix, valid, lam_map, use_map, consts, centres_x, centres_y)
-        lo = n_levels
-        hi = 0
-        for j in range(width):
+        ia0 = np.empty(width, np.int32)
+        ib0 = np.empty(width, np.int32)
+        ia1 = np.empty(width, np.int32)
+        ib1 = np.empty(width, np.int32)
+        w0 = np.empty(width, dt)
+        w1 = np.empty(width, dt)
+        tt = np.empty(width, dt)
+        lv = np.empty(width, np.int32)
+        top = n_levels - 1.0
+        for j in range(width):  # level and blend weight (branch-free, vectorises)
             lam = lam_row[j]
             if not (lam >= 0.0):  # also maps NaN to 0 so indices stay in bounds
                 lam = 0.0
-            if lam > n_levels - 1:
-                lam = n_levels - 1.0
-            l0, frac = _level_split(lam, n_levels)
-            t, _ = _blend_weight(frac, pg)
+            lam = min(lam, top)
+            l0 = min(int(lam), n_levels - 2)
             lv[j] = l0
-            tt[j] = t
+            tt[j] = lam - l0
+        if pg:
+            for j in range(width):
+                tt[j], _ = _blend_weight(tt[j], pg)
+        lo = n_levels
+        hi = 0
+        for j in range(width):  # the two levels' horizontal taps, in the row buffer
+            l0 = lv[j]
+            ia0[j] = tap_a[j, l0]
+            ib0[j] = tap_b[j, l0]
+            w0[j] = tap_w[j, l0]
+            ia1[j] = tap_a[j, l0 + 1]
+            ib1[j] = tap_b[j, l0 + 1]
+            w1[j] = tap_w[j, l0 + 1]
             lo = min(lo, l0)
             hi = max(hi, l0)
         first = max(lo, 1)
-        rows = np.empty((n_c, n_levels, width), x.dtype)
+        buf = np.empty((hi + 2) * width, dt)
         pix = i * width
         p0 = b * n_c
         for c in range(n_c):
+            p = p0 + c
+            if lo == 0:
+                buf[:width] = x[p, pix:pix + width]
             for level in range(first, hi + 2):
                 gy = fy[level, i]
                 a0 = ra[level, i]
                 a1 = rb[level, i]
+                base = level * width
                 for q in range(level_width[level]):
-                    rows[c, level, q] = (1.0 - gy) * chain[p0 + c, a0 + q] + gy * chain[p0 + c, a1 + q]
-        for j in range(width):
-            l0 = lv[j]
-            t = tt[j]
-            l1 = l0 + 1
-            g1 = fx[l1, j]
-            c0 = ca[l1, j]
-            c1 = cb[l1, j]
-            if l0 == 0:
-                for c in range(n_c):
-                    u1 = (1.0 - g1) * rows[c, l1, c0] + g1 * rows[c, l1, c1]
-                    out[p0 + c, pix + j] = (1.0 - t) * x[p0 + c, pix + j] + t * u1
-            else:
-                g0 = fx[l0, j]
-                d0 = ca[l0, j]
-                d1 = cb[l0, j]
-                for c in range(n_c):
-                    u1 = (1.0 - g1) * rows[c, l1, c0] + g1 * rows[c, l1, c1]
-                    u0 = (1.0 - g0) * rows[c, l0, d0] + g0 * rows[c, l0, d1]
-                    out[p0 + c, pix + j] = (1.0 - t) * u0 + t * u1
+                    top_q = chain[p, a0 + q]
+                    buf[base + q] = top_q + gy * (chain[p, a1 + q] - top_q)
+            dst = out[p, pix:pix + width]
+            for j in range(width):  # a + w (b - a): 4 loads from the buffer, no level-dependent branch
+                a = buf[ia0[j]]
+                u0 = a + w0[j] * (buf[ib0[j]] - a)
+                a = buf[ia1[j]]
+                u1 = a + w1[j] * (buf[ib1[j]] - a)
+                dst[j] = u0 + tt[j] * (u1 - u0)
 
 
 @njit(inline="always", cache=True)
@@ -263,7 +285,8 @@ def pyr_down_level(src, src_off, hs, ws, dst, dst_off, hd, wd):
     src, dst: ``[P, *]`` planes (images or chains), levels stored row-major from the given offsets. Per output row the
     five source rows are first combined vertically (contiguous, vectorisable), then filtered horizontally at stride 2.
     """
-    k0, k1, k2 = 0.0625, 0.25, 0.375
+    # float32 constants (exact in float32): float32 data stays float32 (vectorises twice as wide), float64 is float64
+    k0, k1, k2 = np.float32(0.0625), np.float32(0.25), np.float32(0.375)
     planes = src.shape[0]
     for row in prange(planes * hd):
         p = row // hd
@@ -277,14 +300,15 @@ def pyr_down_level(src, src_off, hs, ws, dst, dst_off, hd, wd):
         for q in range(ws):
             v[q] = k0 * (src[p, r0 + q] + src[p, r4 + q]) + k1 * (src[p, r1 + q] + src[p, r3 + q]) + k2 * src[p, r2 + q]
         base = dst_off + i * wd
-        for j in range(wd):
+        inner = min(max((ws - 1) // 2, 1), wd)  # j in [1, inner) needs no reflection: 2j - 2 >= 0, 2j + 2 < ws
+        for j in range(1, inner):  # branch-free interior (vectorises)
             c = 2 * j
-            if c >= 2 and c + 2 < ws:
-                acc = k0 * (v[c - 2] + v[c + 2]) + k1 * (v[c - 1] + v[c + 1]) + k2 * v[c]
-            else:
-                acc = (k0 * (v[_reflect(c - 2, ws)] + v[_reflect(c + 2, ws)])
-                       + k1 * (v[_reflect(c - 1, ws)] + v[_reflect(c + 1, ws)]) + k2 * v[_reflect(c, ws)])
-            dst[p, base + j] = acc
+            dst[p, base + j] = k0 * (v[c - 2] + v[c + 2]) + k1 * (v[c - 1] + v[c + 1]) + k2 * v[c]
+        for j in range(wd):  # the reflected edges
+            if j == 0 or j >= inner:
+                c = 2 * j
+                dst[p, base + j] = (k0 * (v[_reflect(c - 2, ws)] + v[_reflect(c + 2, ws)])
+                                    + k1 * (v[_reflect(c - 1, ws)] + v[_reflect(c + 1, ws)]) + k2 * v[_reflect(c, ws)])
 
 
 @njit(parallel=True, cache=True)
