@@ -139,3 +139,20 @@ def test_mkdocs_build_strict(tmp_path):
         expected = "index.html" if name == "index" else f"{name}/index.html"
         assert expected in built, f"{page} was not built"
     assert "reference/gazekit/models/registry/index.html" in built
+
+
+def test_pages_missing_from_the_nav_are_added_under_more_guides(tmp_path):
+    """scripts/mkdocs_hooks.py: a page another change added without a nav entry still gets one (titled by its
+    heading, before the API reference); listed pages keep their place."""
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("mkdocs_hooks", ROOT / "scripts" / "mkdocs_hooks.py")
+    hooks = iu.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "listed.md").write_text("# Listed\n")
+    (tmp_path / "new-page.md").write_text("intro\n\n# A new guide\n")
+    nav = [{"Home": "index.md"}, {"Group": [{"Listed": "listed.md"}]}, {"API reference": "reference/"}]
+    config = hooks.on_config({"docs_dir": str(tmp_path), "nav": nav})
+    assert config["nav"] == [{"Home": "index.md"}, {"Group": [{"Listed": "listed.md"}]},
+                             {"More guides": [{"A new guide": "new-page.md"}]}, {"API reference": "reference/"}]
