@@ -16,8 +16,9 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
   (when None they are fitted on the evaluated images themselves, which favours them; the result says so).
 * **Human ceiling of the spatial gain**: leave-one-subject-out Gaussian KDE (sigma 1 degree, from the dataset's
   pixels per degree, else 24 px; on 4 px cells) of the other subjects' fixations on the image, mixed with 10 %
-  centre bias so that it is never zero (:func:`gazekit.metrics.functional.density.loso_kde_log_likelihood`). It is a ceiling for *static* densities: a conditional model also knows
-  where the subject looked before, which a KDE of other subjects ignores, so it can come close or exceed it.
+  centre bias so that it is never zero (:func:`gazekit.metrics.functional.density.loso_kde_log_likelihood`). It
+  is a ceiling for *static* densities: a conditional model also knows where the subject looked before, which a
+  KDE of other subjects ignores, so it can come close or exceed it.
 """
 
 from __future__ import annotations

@@ -1,46 +1,64 @@
 """Metrics: functional maths in ``gazekit.metrics.functional``, torchmetrics ``Metric`` classes here.
 
+Every metric is registered once, on its functional implementation (:mod:`gazekit.metrics.registry`); the Metric
+classes are generated from those entries and :mod:`gazekit.metrics.catalog` lists them without importing torch.
 The Metric classes need torchmetrics, whose import pulls in torchvision and torch._dynamo (tens of seconds on a
 loaded machine), so they are loaded on first access: ``from gazekit.metrics import MultiMatch`` works as usual,
-while ``gazekit score`` and the functional metrics never pay for it.
+while ``gazekit score`` and the functional metrics never pay for it. A name is looked up in the catalog (generated
+classes: the module of their kind) and otherwise in the ``__all__`` of the modules below, so there is no list of
+names to keep here.
 """
 
 from __future__ import annotations
 
 import importlib
 
-_LAZY: dict[str, str] = {}
+# modules whose __all__ is re-exported, cheapest first; generated classes live in the module of their kind
+_MODULES = ("protocols", "human", "saliency", "scanpath", "conditional", "search", "duration")
+_KIND_MODULE = {"pair": "scanpath", "map": "saliency", "conditional": "conditional"}
 
-# --- scanpath similarity Metric classes ---
-_LAZY.update(dict.fromkeys((
-    "DTW", "FDISS", "TDE", "EditDistance", "Eyenalysis", "Frechet", "Hausdorff", "MultiMatch", "ScaledTDE",
-    "ScanMatch", "SemanticSequenceScore", "SequenceScore",
-), "gazekit.metrics.scanpath"))
-# --- end scanpath similarity ---
 
-# --- map, conditional, search and duration Metric classes; human baseline, pairing, protocols ---
-_LAZY.update(dict.fromkeys(("AUC", "CC", "KLD", "NSS", "SIM", "AUCBorji", "AUCJudd", "HumanKDEInformationGain", "InformationGain",
-                            "LogLikelihood", "ShuffledAUC"), "gazekit.metrics.saliency"))
-_LAZY.update(dict.fromkeys(("ConditionalAUC", "ConditionalInformationGain", "ConditionalLogLikelihood",
-                            "ConditionalNSS"), "gazekit.metrics.conditional"))
-_LAZY.update(dict.fromkeys(("FixationsToTarget", "ScanpathRatio", "TargetFixationProbability"),
-                           "gazekit.metrics.search"))
-_LAZY.update(dict.fromkeys(("DurationKS", "DurationLogLikelihood", "DurationWasserstein"), "gazekit.metrics.duration"))
-_LAZY.update(dict.fromkeys(("HumanBaseline", "human_baseline"), "gazekit.metrics.human"))
-_LAZY.update(dict.fromkeys(("evaluate", "get_protocol", "list_protocols"), "gazekit.metrics.protocols"))
-# --- end map, conditional, search and duration ---
+def _generated() -> dict[str, str]:
+    from gazekit.metrics.catalog import list_metrics
 
-__all__ = sorted(_LAZY)  # noqa: PLE0605  (the lazily loaded names, a list)
+    return {m.metric_class: _KIND_MODULE[m.kind] for m in list_metrics() if m.metric_class}
+
+
+def _static_all(module: str) -> list[str]:
+    """The literal ``__all__`` of a module of this package, read from its source (nothing imported)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            try:
+                return list(ast.literal_eval(node.value))
+            except ValueError:
+                return []
+    return []
+
+
+def _names() -> list[str]:
+    extra = [n for m in _MODULES for n in _static_all(m)]
+    return sorted(set(_generated()) | set(extra))
 
 
 def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gazekit.metrics' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if name == "__all__":
+        return _names()
+    if name.startswith("__"):
+        raise AttributeError(name)
+    generated = _generated()
+    candidates = [generated[name]] if name in generated else [m for m in _MODULES if name in _static_all(m)]
+    for module_name in candidates:
+        module = importlib.import_module(f"gazekit.metrics.{module_name}")
+        if name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module 'gazekit.metrics' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_names()))

@@ -1,5 +1,6 @@
-"""torchmetrics ``Metric`` classes for the saliency / density map metrics (maths in
-:mod:`gazekit.metrics.functional.saliency`).
+"""torchmetrics ``Metric`` classes for the saliency / density map metrics, generated from the registered map
+metrics (maths in :mod:`gazekit.metrics.functional.saliency`; one class per ``metric_class=``), and the human
+ceiling :class:`HumanKDEInformationGain`.
 
 Each class sums the per-map values and counts the maps (states declared with ``add_state(dist_reduce_fx="sum")``,
 so they sync across DDP ranks); ``compute()`` is the mean over maps (image average). Maps where a metric is
@@ -12,27 +13,16 @@ undefined (no fixations) are skipped and counted in ``num_undefined``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from gazekit.metrics.functional import saliency as F
+from gazekit.metrics._generate import generate_metric_classes
 from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 
-__all__ = [
-    "AUC",
-    "CC",
-    "KLD",
-    "NSS",
-    "SIM",
-    "AUCBorji",
-    "AUCJudd",
-    "HumanKDEInformationGain",
-    "InformationGain",
-    "LogLikelihood",
-    "MapMean",
-    "ShuffledAUC",
-]
+__all__ = ["HumanKDEInformationGain", "MapMean"]  # and the generated classes (end of module)
 
 _BASE_KWARGS = ("compute_on_cpu", "dist_sync_on_step", "process_group", "dist_sync_fn", "distributed_available_fn",
                 "sync_on_compute", "compute_with_cache")
@@ -53,8 +43,8 @@ class MapMean(Metric):
         self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("num_samples", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
-    def _values(self, *args) -> Tensor:
-        raise NotImplementedError
+    def _values(self, *args) -> Tensor:  # generated classes call their registered function
+        return self._fn(*args, **{**self.spec.defaults, **self.options})
 
     def update(self, *args) -> None:
         values = self._values(*args).to(self.total.device, torch.float64).reshape(-1)
@@ -70,79 +60,6 @@ class MapMean(Metric):
     def num_undefined(self) -> Tensor:
         """How many samples had an undefined (NaN) value and were left out of the mean."""
         return self.num_samples - self.count
-
-
-class NSS(MapMean):
-    """Normalised scanpath saliency (options: ``ddof``, ``reduction``). ``update(saliency, fixations)``."""
-
-    def _values(self, saliency, fixations):
-        return F.nss(saliency, fixations, **self.options)
-
-
-class CC(MapMean):
-    """Pearson correlation of two maps. ``update(saliency, target_map)``."""
-
-    def _values(self, saliency, target):
-        return F.cc(saliency, target)
-
-
-class SIM(MapMean):
-    """Histogram intersection of two maps as densities. ``update(saliency, target_map)``."""
-
-    def _values(self, saliency, target):
-        return F.sim(saliency, target)
-
-
-class KLD(MapMean):
-    """KL divergence of the model map from the empirical map (options: ``eps``, ``reverse``); lower is better."""
-
-    higher_is_better = False
-
-    def _values(self, saliency, target):
-        return F.kld(saliency, target, **self.options)
-
-
-class AUCJudd(MapMean):
-    """AUC-Judd (option ``variant``: "judd", "mit", "zanca"). ``update(saliency, fixations)``."""
-
-    def _values(self, saliency, fixations):
-        return F.auc_judd(saliency, fixations, **self.options)
-
-
-class AUC(MapMean):
-    """All-threshold AUC (option ``negatives``: "all" or "unfixated"). ``update(saliency, fixations)``."""
-
-    def _values(self, saliency, fixations):
-        return F.auc(saliency, fixations, **self.options)
-
-
-class ShuffledAUC(MapMean):
-    """Shuffled AUC. ``update(saliency, fixations, other_fixations)`` (negatives: fixations on other images)."""
-
-    def _values(self, saliency, fixations, other_fixations):
-        return F.shuffled_auc(saliency, fixations, other_fixations)
-
-
-class AUCBorji(MapMean):
-    """AUC-Borji with random negatives (options ``n_splits``, ``step``, ``seed``)."""
-
-    def _values(self, saliency, fixations):
-        return F.auc_borji(saliency, fixations, **self.options)
-
-
-class LogLikelihood(MapMean):
-    """Mean log-likelihood per map (options ``unit``, ``check_normalized``). ``update(log_density, fixations)``."""
-
-    def _values(self, log_density, fixations):
-        return F.log_likelihood(log_density, fixations, **self.options)
-
-
-class InformationGain(MapMean):
-    """Information gain in bits over ``baseline`` ("uniform", "centre_bias" or a log-density tensor).
-    ``update(log_density, fixations)``."""
-
-    def _values(self, log_density, fixations):
-        return F.information_gain(log_density, fixations, **self.options)
 
 
 class HumanKDEInformationGain(Metric):
@@ -171,4 +88,8 @@ class HumanKDEInformationGain(Metric):
     def compute(self) -> Tensor:
         if self.count == 0:
             return torch.tensor(float("nan"), dtype=torch.float64)
-        return (self.ll_human - self.ll_base) / self.count / F._LN2
+        return (self.ll_human - self.ll_base) / self.count / math.log(2.0)
+
+
+# one class per map metric registered with metric_class=... (NSS, CC, SIM, KLD, AUCJudd, AUC, ShuffledAUC, ...)
+__all__ += sorted(generate_metric_classes("map", MapMean, globals()))

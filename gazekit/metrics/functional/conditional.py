@@ -35,6 +35,7 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import check_maps, fixation_indices, values_at
+from gazekit.metrics.registry import register_metric
 from gazekit.scanpaths import Scanpaths
 
 __all__ = [
@@ -94,7 +95,7 @@ def log_density_at_fixations(log_density: Tensor, scanpaths: Scanpaths, *, start
         raise InvalidInputError(f"scanpaths must be Scanpaths, got {type(scanpaths).__name__}")
     if not isinstance(log_density, Tensor) or log_density.dim() != 4:
         raise InvalidInputError(f"{name} must be a [B, L, H, W] tensor, got "
-                                f"{tuple(log_density.shape) if isinstance(log_density, Tensor) else type(log_density).__name__}")
+                                f"{tuple(log_density.shape) if isinstance(log_density, Tensor) else type(log_density)}")
     b, length, h, w = log_density.shape
     if b != len(scanpaths) and (b != 1 or not broadcast):
         raise InvalidInputError(f"{name} has {b} rows but there are {len(scanpaths)} scanpaths")
@@ -146,6 +147,9 @@ def _check_reduction(reduction: str) -> None:
         raise InvalidInputError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
 
 
+@register_metric("conditional_log_likelihood", kind="conditional", metric_class="ConditionalLogLikelihood",
+                 higher_is_better=True, inputs=("log_density", "scanpaths"),
+                 description="conditional log-likelihood of each next fixation (nats)")
 def conditional_log_likelihood(log_density: Tensor, scanpaths: Scanpaths, *, start: int = 1,
                                unit: str = "nats", reduction: str = "scanpath") -> Tensor:
     """Mean conditional log-likelihood of each scanpath's fixations (see module docstring).
@@ -180,6 +184,9 @@ def _baseline_values(baseline, log_density: Tensor, scanpaths: Scanpaths, start:
     return log_density_at_fixations(base, scanpaths, start=start, name="baseline")
 
 
+@register_metric("conditional_information_gain", kind="conditional", metric_class="ConditionalInformationGain",
+                 higher_is_better=True, inputs=("log_density", "scanpaths", "baseline"),
+                 description="conditional information gain over a baseline (bits/fixation)")
 def conditional_information_gain(log_density: Tensor, scanpaths: Scanpaths, baseline="uniform", *, start: int = 1,
                                  variant: str = "gazekit", eps: float = HAT_EPS, reduction: str = "scanpath") -> Tensor:
     """Conditional information gain over ``baseline`` in bits per fixation (see module docstring).
@@ -207,6 +214,9 @@ def conditional_information_gain(log_density: Tensor, scanpaths: Scanpaths, base
     return _reduce((lp - lq) / math.log(2), rows, len(scanpaths), reduction)
 
 
+@register_metric("conditional_nss", kind="conditional", metric_class="ConditionalNSS", higher_is_better=True,
+                 inputs=("maps", "scanpaths"),
+                 description="NSS of each step's map at the fixation it predicts")
 def conditional_nss(maps: Tensor, scanpaths: Scanpaths, *, start: int = 1, variant: str = "gazekit") -> Tensor:
     """Conditional NSS: NSS of each step's map at the fixation it predicts (ddof 0; ``"hat"``: ddof 1).
     Pass the maps on the scale to normalise (HAT uses per-pixel probabilities, not log densities)."""
@@ -218,6 +228,9 @@ def conditional_nss(maps: Tensor, scanpaths: Scanpaths, *, start: int = 1, varia
     return _per_scanpath(z, rows, len(scanpaths))
 
 
+@register_metric("conditional_auc", kind="conditional", metric_class="ConditionalAUC", higher_is_better=True,
+                 inputs=("maps", "scanpaths"),
+                 description="AUC of each step's map for the fixation it predicts")
 def conditional_auc(maps: Tensor, scanpaths: Scanpaths, *, start: int = 1, variant: str = "gazekit") -> Tensor:
     """Conditional AUC of each step's map for the fixation it predicts (see module docstring for both variants)."""
     _variant(variant)

@@ -34,7 +34,7 @@ def disc_iou(d: np.ndarray, r: np.ndarray | float) -> np.ndarray:
     return np.where(d == 0, 1.0, np.where(partial, iou, 0.0))
 
 
-@register_pair_metric("fdiss", higher_is_better=True, needs=("ppd",),
+@register_pair_metric("fdiss", metric_class="FDISS", higher_is_better=True, needs=("ppd",),
                       description="foveal-disc IoU scanpath score (radius 1 degree)")
 def fdiss(pred: Scanpaths, target: Scanpaths, *, radius: float | None = None, degrees: float = 1.0) -> Tensor:
     """FDISS of ``pred[i]`` and ``target[i]`` (``[B]``).

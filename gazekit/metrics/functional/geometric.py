@@ -62,7 +62,8 @@ def _warp(cost: np.ndarray, n: np.ndarray, m: np.ndarray, kind: str) -> np.ndarr
     return np.where((n == 0) | (m == 0), np.nan, out)
 
 
-@register_pair_metric("dtw", higher_is_better=False, description="dynamic time warping distance (px, symmetric1)")
+@register_pair_metric("dtw", metric_class="DTW",
+                      higher_is_better=False, description="dynamic time warping distance (px, symmetric1)")
 def dtw(pred: Scanpaths, target: Scanpaths, *, step_pattern: str = "symmetric1") -> Tensor:
     """Dynamic time warping distance in pixels (``[B]``); ``step_pattern`` ``"symmetric1"`` or ``"symmetric2"``."""
     check_pair(pred, target, "dtw")
@@ -71,7 +72,8 @@ def dtw(pred: Scanpaths, target: Scanpaths, *, step_pattern: str = "symmetric1")
     return to_tensor(_warp(np.sqrt(d2), n, m, step_pattern), target)
 
 
-@register_pair_metric("frechet", higher_is_better=False, description="discrete Frechet distance (px)")
+@register_pair_metric("frechet", metric_class="Frechet",
+                      higher_is_better=False, description="discrete Frechet distance (px)")
 def frechet(pred: Scanpaths, target: Scanpaths) -> Tensor:
     """Discrete Fréchet distance in pixels (``[B]``)."""
     check_pair(pred, target, "frechet")
@@ -86,7 +88,8 @@ def _nearest(d: np.ndarray, n, m):
     return masked.min(axis=2), masked.min(axis=1)
 
 
-@register_pair_metric("hausdorff", higher_is_better=False, description="symmetric Hausdorff distance (px)")
+@register_pair_metric("hausdorff", metric_class="Hausdorff",
+                      higher_is_better=False, description="symmetric Hausdorff distance (px)")
 def hausdorff(pred: Scanpaths, target: Scanpaths) -> Tensor:
     """Symmetric Hausdorff distance in pixels (``[B]``)."""
     check_pair(pred, target, "hausdorff")
@@ -98,7 +101,8 @@ def hausdorff(pred: Scanpaths, target: Scanpaths) -> Tensor:
     return to_tensor(np.where((n == 0) | (m == 0), np.nan, out), target)
 
 
-@register_pair_metric("eyenalysis", higher_is_better=False, description="Eyenalysis double-mapping distance (px)")
+@register_pair_metric("eyenalysis", metric_class="Eyenalysis",
+                      higher_is_better=False, description="Eyenalysis double-mapping distance (px)")
 def eyenalysis(pred: Scanpaths, target: Scanpaths) -> Tensor:
     """Eyenalysis distance in pixels (``[B]``): summed nearest-neighbour distances both ways / longer length."""
     check_pair(pred, target, "eyenalysis")
@@ -133,7 +137,7 @@ def _tde_all_k(d2: np.ndarray, n: np.ndarray, m: np.ndarray, k_max: int, mode: s
     return out
 
 
-@register_pair_metric("time_delay_embedding", higher_is_better=False,
+@register_pair_metric("time_delay_embedding", metric_class="TDE", higher_is_better=False,
                       description="time-delay embedding distance (px, k = 3)")
 def time_delay_embedding(pred: Scanpaths, target: Scanpaths, *, k: int = 3, mode: str = "mean") -> Tensor:
     """Time-delay embedding distance in pixels (``[B]``) of ``pred`` (simulated) to ``target`` (human).
@@ -152,7 +156,8 @@ def time_delay_embedding(pred: Scanpaths, target: Scanpaths, *, k: int = 3, mode
     return to_tensor(_tde_all_k(d2, n, m, k, mode)[:, k - 1], target)
 
 
-@register_pair_metric("scaled_time_delay_embedding", higher_is_better=True, needs=("image_size",),
+@register_pair_metric("scaled_time_delay_embedding", metric_class="ScaledTDE",
+                      higher_is_better=True, needs=("image_size",),
                       description="scaled TDE similarity: mean over k of exp(-TDE_k), coordinates / max image side")
 def scaled_time_delay_embedding(pred: Scanpaths, target: Scanpaths, *, image_size=None) -> Tensor:
     """Scaled time-delay embedding similarity in (0, 1] (``[B]``; 1 = identical).

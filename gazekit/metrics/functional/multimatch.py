@@ -257,7 +257,8 @@ def _score_chunk(fa: dict, fc: dict, na: np.ndarray, nc: np.ndarray, dg: np.ndar
     ], axis=1)
 
 
-@register_pair_metric("multimatch", higher_is_better=True, outputs=MULTIMATCH_DIMENSIONS, needs=("image_size",),
+@register_pair_metric("multimatch", metric_class="MultiMatch",
+                      higher_is_better=True, outputs=MULTIMATCH_DIMENSIONS, needs=("image_size",),
                       description="MultiMatch vector/direction/length/position/duration similarity (1 = identical)")
 def multimatch(pred: Scanpaths, target: Scanpaths, *, screen_size=None, simplify: bool = False,
                t_dir: float = 45.0, t_dur: float = 300.0, t_amp: float | None = None,

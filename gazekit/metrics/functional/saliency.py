@@ -30,6 +30,7 @@ from gazekit.metrics.functional._maps import (
     to_density,
     values_at,
 )
+from gazekit.metrics.registry import register_metric
 from gazekit.scanpaths import Scanpaths
 
 __all__ = [
@@ -89,6 +90,8 @@ def _mean_std(maps: Tensor, ddof: int) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(means), torch.from_numpy(stds)
 
 
+@register_metric("nss", kind="map", metric_class="NSS", higher_is_better=True, inputs=("saliency", "fixations"),
+                 description="normalised scanpath saliency: mean z-scored map at the fixations")
 def nss(saliency: Tensor, fixations, *, ddof: int = 0, reduction: str = "mean") -> Tensor:
     """Normalised scanpath saliency: the z-scored map averaged over the fixated pixels.
 
@@ -114,6 +117,8 @@ def nss(saliency: Tensor, fixations, *, ddof: int = 0, reduction: str = "mean") 
     return _masked_mean(z, valid)
 
 
+@register_metric("cc", kind="map", metric_class="CC", higher_is_better=True, inputs=("saliency", "target"),
+                 description="Pearson correlation of the map with the empirical fixation map")
 def cc(saliency: Tensor, target: Tensor) -> Tensor:
     """Pearson correlation between two maps (e.g. a model map and the empirical fixation density).
 
@@ -133,6 +138,8 @@ def cc(saliency: Tensor, target: Tensor) -> Tensor:
     return torch.tensor(out, dtype=torch.float64)
 
 
+@register_metric("sim", kind="map", metric_class="SIM", higher_is_better=True, inputs=("saliency", "target"),
+                 description="histogram intersection of the two maps as densities")
 def sim(saliency: Tensor, target: Tensor) -> Tensor:
     """Similarity (histogram intersection): ``sum(min(p, q))`` of the two maps made into densities
     (shifted to a zero minimum when negative, divided by the sum; an all-zero map counts as uniform). In [0, 1]."""
@@ -160,6 +167,8 @@ def _sim_one(fa: np.ndarray, fb: np.ndarray) -> float:
     return float(np.minimum(fa, scaled, out=scaled).sum() / sa)
 
 
+@register_metric("kld", kind="map", metric_class="KLD", higher_is_better=False, inputs=("saliency", "target"),
+                 description="KL divergence of the map from the empirical map (nats, MIT form)")
 def kld(saliency: Tensor, target: Tensor, *, eps: float = MIT_EPS, reverse: bool = False) -> Tensor:
     """Image-based KL divergence of the model from the empirical map (MIT benchmark form).
 
@@ -226,6 +235,9 @@ def _judd_one(smap: Tensor, xi: Tensor, yi: Tensor, variant: str) -> float:
     return float(torch.trapezoid(tp, fp))
 
 
+@register_metric("auc_judd", kind="map", metric_class="AUCJudd", higher_is_better=True,
+                 inputs=("saliency", "fixations"),
+                 description="AUC-Judd: thresholds at fixated values, unfixated pixels negative")
 def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
     """AUC-Judd: ROC area with thresholds at the fixated saliency values and unfixated pixels as negatives.
 
@@ -241,7 +253,7 @@ def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
     """
     saliency = check_maps(saliency, scan_values=False).cpu()  # the sort below finds NaN/inf
     if variant not in ("judd", "mit", "zanca"):
-        raise InvalidInputError(f"variant must be 'judd', 'mit' or 'zanca', got {variant!r}")
+        raise InvalidInputError(f"variant must be 'judd", "mit' or 'zanca', got {variant!r}")
     xi, yi, valid = fixation_indices(fixations, *saliency.shape)
     out = [_judd_one(saliency[b], xi[b][valid[b]], yi[b][valid[b]], variant) for b in range(saliency.shape[0])]
     return torch.tensor(out, dtype=torch.float64)
@@ -261,6 +273,8 @@ def _auc_pos_neg(pos: Tensor, neg: Tensor) -> float:
     return float((less + 0.5 * equal).sum() / p.size / sorted_neg.size)
 
 
+@register_metric("auc", kind="map", metric_class="AUC", higher_is_better=True, inputs=("saliency", "fixations"),
+                 description="ROC area over all thresholds, all pixels negative (exact AUC-Borji)")
 def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
     """ROC area over all thresholds (every distinct value), positives = saliency at the fixations.
 
@@ -275,7 +289,7 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
     b, _, w = saliency.shape
     if not explicit:
         if negatives not in ("all", "unfixated"):
-            raise InvalidInputError(f"negatives must be 'all', 'unfixated' or explicit locations, got {negatives!r}")
+            raise InvalidInputError(f"negatives must be 'all", "unfixated' or explicit locations, got {negatives!r}")
         out = []
         for i in range(b):
             flat = saliency[i].reshape(-1)
@@ -291,12 +305,18 @@ def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
     return torch.tensor([_auc_pos_neg(pos[i][valid[i]], neg[i][nvalid[i]]) for i in range(b)], dtype=torch.float64)
 
 
+@register_metric("shuffled_auc", kind="map", metric_class="ShuffledAUC", higher_is_better=True,
+                 inputs=("saliency", "fixations", "other_fixations"),
+                 description="shuffled AUC: fixations on other images negative")
 def shuffled_auc(saliency: Tensor, fixations, other_fixations) -> Tensor:
     """Shuffled AUC: all-threshold ROC area with negatives = fixations recorded on other images (given explicitly,
     one row per map), which discounts centre bias. See :func:`auc`."""
     return auc(saliency, fixations, negatives=other_fixations)
 
 
+@register_metric("auc_borji", kind="map", metric_class="AUCBorji", higher_is_better=True,
+                 inputs=("saliency", "fixations"),
+                 description="AUC-Borji: random pixels negative, 100 splits")
 def auc_borji(saliency: Tensor, fixations, *, n_splits: int = 100, step: float = 0.1,
               generator: torch.Generator | None = None, seed: int = 0) -> Tensor:
     """AUC-Borji (MIT MATLAB definition): the map is rescaled to [0, 1]; for each of ``n_splits`` splits, as many
@@ -357,6 +377,9 @@ def _check_log_values(values: Tensor, valid: Tensor, name: str) -> None:
         raise InvalidInputError(f"{name} map {b} has value {float(values[b, j])} at fixation {j}")
 
 
+@register_metric("log_likelihood", kind="map", metric_class="LogLikelihood", higher_is_better=True,
+                 inputs=("log_density", "fixations"),
+                 description="mean log-likelihood of the fixations (nats)")
 def log_likelihood(log_density: Tensor, fixations, *, unit: str = "nats", check_normalized: bool = True) -> Tensor:
     """Mean log probability of the fixated pixels under each map (pysaliency's per-pixel log-likelihood).
 
@@ -416,6 +439,9 @@ def centre_bias_log_density(height: int, width: int, *, mean=(0.5, 0.5), cov=((1
     return logits - torch.logsumexp(logits.flatten(), 0)
 
 
+@register_metric("information_gain", kind="map", metric_class="InformationGain", higher_is_better=True,
+                 inputs=("log_density", "fixations"),
+                 description="information gain over a baseline (bits/fixation)")
 def information_gain(log_density: Tensor, fixations, baseline="uniform", *, check_normalized: bool = True) -> Tensor:
     """Information gain over a baseline in bits per fixation: ``mean_i (log p(x_i) - log p_base(x_i)) / ln 2``.
 
@@ -431,7 +457,7 @@ def information_gain(log_density: Tensor, fixations, baseline="uniform", *, chec
         elif baseline in ("centre_bias", "center_bias"):
             base = centre_bias_log_density(h, w)
         else:
-            raise InvalidInputError(f"baseline must be 'uniform', 'centre_bias' or a log-density tensor, "
+            raise InvalidInputError(f"baseline must be 'uniform", "centre_bias' or a log-density tensor, "
                                     f"got {baseline!r}")
         base = base.expand(b, h, w)
     else:
@@ -448,6 +474,8 @@ def information_gain(log_density: Tensor, fixations, baseline="uniform", *, chec
 
 
 # ---------------------------------------------------------------------------------------------------- EMD
+@register_metric("emd", kind="map", metric_class="EMD", higher_is_better=False, inputs=("saliency", "target"),
+                 description="earth mover's distance between the maps as densities (cells)")
 def emd(saliency: Tensor, target: Tensor, *, size: tuple[int, int] = (24, 32)) -> Tensor:
     """Earth mover's distance between the two maps as densities, downsampled (area average) to ``size`` = (H, W)
     cells, Euclidean ground distance in cells. Exact optimal transport via POT (``pip install pot``), an optional

@@ -79,7 +79,7 @@ def repeat_padded(codes: np.ndarray, reps: np.ndarray) -> tuple[np.ndarray, np.n
     return out, lengths
 
 
-@register_pair_metric("scanmatch", higher_is_better=True, needs=("image_size",),
+@register_pair_metric("scanmatch", metric_class="ScanMatch", higher_is_better=True, needs=("image_size",),
                       description="ScanMatch without durations (16x12 grid, threshold 3.5)")
 def scanmatch(pred: Scanpaths, target: Scanpaths, *, image_size=None, x_bins: int = 16, y_bins: int = 12,
               threshold: float = 3.5, temporal_bin: float = 0.0, gap: float = 0.0) -> Tensor:

@@ -95,7 +95,7 @@ def _resolve_clusters(clusters, target: Scanpaths, key) -> SequenceClusters:
                             "fixture, or 'fit' (cluster the target scanpaths); build fixtures with fit_clusters()")
 
 
-@register_pair_metric("sequence_score", higher_is_better=True, needs=("clusters",),
+@register_pair_metric("sequence_score", metric_class="SequenceScore", higher_is_better=True, needs=("clusters",),
                       description="sequence score SS: NW (1/0/0) of per-image MeanShift cluster strings / max length")
 def sequence_score(pred: Scanpaths, target: Scanpaths, *, clusters="fit", key: Sequence[str] | None = None,
                    truncate: int | None = None, temporal_bin: float | None = None) -> Tensor:
@@ -149,7 +149,8 @@ def _labels_from_maps(sp: Scanpaths, label_maps, key) -> np.ndarray:
     return out
 
 
-@register_pair_metric("semantic_sequence_score", higher_is_better=True, needs=("label_maps",),
+@register_pair_metric("semantic_sequence_score", metric_class="SemanticSequenceScore",
+                      higher_is_better=True, needs=("label_maps",),
                       description="semantic sequence score SemSS: SS with segmentation labels as symbols")
 def semantic_sequence_score(pred: Scanpaths, target: Scanpaths, *,
                             label_maps: Mapping[str, np.ndarray] | Callable[[str], np.ndarray] | None = None,
@@ -201,7 +202,7 @@ def grid_letters(x: np.ndarray, y: np.ndarray, size, grid: int = 5, cells: str =
     return np.minimum(yi // hs, grid - 1) * grid + np.minimum(xi // ws, grid - 1)
 
 
-@register_pair_metric("edit_distance", higher_is_better=False, needs=("image_size",),
+@register_pair_metric("edit_distance", metric_class="EditDistance", higher_is_better=False, needs=("image_size",),
                       description="string edit distance (Levenshtein) on an n x n grid (n = 5)")
 def edit_distance(pred: Scanpaths, target: Scanpaths, *, grid: int = 5, image_size=None, normalize: bool = False,
                   cells: str = "floor") -> Tensor:
