@@ -10,5 +10,6 @@ pip install -q "setuptools<81" Cython
 pip install -q --no-build-isolation pysaliency==0.2.22 || echo "warning: pysaliency not installed; its parity tests will skip"
 pip install -q --no-deps gazeparser==0.12.3 || echo "warning: gazeparser not installed; ScanMatch parity tests will skip"
 pip install -q pymovements==0.28.0 || echo "warning: pymovements not installed; its parity tests will skip"
-# Compile gazekit's fused CPU foveation kernels once (numba caches the machine code next to gazekit/ops/_cpu.py).
+# numba (a declared dependency of gazekit) compiles the fused CPU foveation kernels on first use; do it here, once
+# (numba caches the machine code next to gazekit/ops/_cpu.py, or in $NUMBA_CACHE_DIR).
 python -c "import gazekit.ops as o; o.build_cpu_kernels()" || echo "warning: fused CPU foveation kernels not built; foveate() falls back to plain torch"

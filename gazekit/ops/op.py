@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import mmap
+import sys
 import threading
 import warnings
 
@@ -47,6 +48,29 @@ def cpu_kernel_available() -> bool:
                           "reference (slower, more memory)", RuntimeWarning, stacklevel=3)
             _STATE["cpu"] = None
     return _STATE["cpu"] is not None
+
+
+def _kernel_cached(kernel) -> bool:
+    """Whether numba's on-disk cache holds machine code of this kernel's current source (False when unknown)."""
+    try:
+        return bool(kernel._cache._cache_file._load_index())
+    except Exception:  # noqa: BLE001 - numba internals moved: say that we compile (the message is only advice)
+        return False
+
+
+def _kernel(name: str):
+    """A numba kernel by name. When a kernel has no machine code in numba's cache yet (first use after installing
+    or upgrading), its first call compiles it; the first such call of the process says so on stderr, once."""
+    kernel = getattr(_STATE["cpu"], name)
+    checked = _STATE.setdefault("checked", set())
+    if name not in checked:
+        checked.add(name)
+        if not _STATE.get("announced") and not _kernel_cached(kernel):
+            _STATE["announced"] = True
+            where = getattr(getattr(kernel, "stats", None), "cache_path", None) or "numba's cache"
+            print(f"gazekit.ops: compiling the fused CPU foveation kernels with numba (first use only, up to a "
+                  f"minute; the machine code is cached in {where})", file=sys.stderr, flush=True)
+    return kernel
 
 
 def triton_available() -> bool:
@@ -205,7 +229,7 @@ def _cpu_forward(*args) -> Tensor | None:
     out = _new_buffer(tuple(x.shape), x.dtype)
     with _NUMBA_LOCK:
         _numba_threads()
-        _STATE["cpu"].blend_forward(*_numba_args(*args), *_row_consts(*args), _planes(out))
+        _kernel("blend_forward")(*_numba_args(*args), *_row_consts(*args), _planes(out))
     return out
 
 
@@ -251,7 +275,7 @@ def foveate_blend_backward(
         glam_np = glam.numpy() if glam.numel() else torch.zeros(1, 1, 1, dtype=x.dtype).numpy()
         with _NUMBA_LOCK:
             _numba_threads()
-            _STATE["cpu"].blend_backward(_planes(grad), *_numba_args(*args), _planes(gx), _planes(gchain), gfix_np,
+            _kernel("blend_backward")(_planes(grad), *_numba_args(*args), _planes(gx), _planes(gchain), gfix_np,
                                          glam_np)
         return gx, gchain, gfix, glam
     if x.device.type == "cuda" and x.dtype != torch.float64 and triton_available():
@@ -298,7 +322,7 @@ def pyramid_chain(x: Tensor, levels: int) -> Tensor:
         _numba_threads()
         for level in range(1, levels):
             src, src_off = (planes, 0) if level == 1 else (flat, offsets[level - 1])
-            _STATE["cpu"].pyr_down_level(src, src_off, *sizes[level - 1], flat, offsets[level], *sizes[level])
+            _kernel("pyr_down_level")(src, src_off, *sizes[level - 1], flat, offsets[level], *sizes[level])
     return chain
 
 
@@ -343,7 +367,7 @@ def pyramid_chain_backward(grad: Tensor, x: Tensor, levels: int) -> Tensor:
             _numba_threads()
             for level in range(levels - 1, 0, -1):
                 dst, dst_off = (gx_np, 0) if level == 1 else (acc_np, offsets[level - 1])
-                _STATE["cpu"].pyr_down_level_adjoint(acc_np, offsets[level], *sizes[level], dst, dst_off,
+                _kernel("pyr_down_level_adjoint")(acc_np, offsets[level], *sizes[level], dst, dst_off,
                                                      *sizes[level - 1])
         return gx
     g = None
