@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,7 +85,12 @@ def _exclusive(lock_path: Path):
     except ImportError:  # no advisory locks here: atomic renames still keep every visible file whole
         yield
         return
-    with open(lock_path, "a+b") as f:
+    try:
+        f = open(lock_path, "a+b")
+    except OSError:  # a read-only or full cache folder: build without the lock (writing will fail and be reported)
+        yield
+        return
+    with f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -139,8 +145,14 @@ def cached_scanpaths(key: str, sources: list[Path], build: Callable[[], tuple[Sc
         if hit is not None:
             return hit
         scanpaths, report = build()
-        scanpaths.save(table)
-        doc = {"format": _FORMAT, "identity": identity, "table_sha256": _sha256(table), "report": report.to_dict()}
-        write_text(manifest, json.dumps(doc, indent=1))
+        try:
+            scanpaths.save(table)
+            doc = {"format": _FORMAT, "identity": identity, "table_sha256": _sha256(table),
+                   "report": report.to_dict()}
+            write_text(manifest, json.dumps(doc, indent=1))
+        except OSError as err:  # DiskFullError included: the data are parsed, only the cache copy is missing
+            warnings.warn(f"could not write the dataset cache entry {str(table)!r} ({err}); the data were parsed "
+                          f"and are used, and will be parsed again next time", RuntimeWarning, stacklevel=2)
+            return scanpaths, report
         _remove_stale(folder, key, name, identity)
     return scanpaths, report
