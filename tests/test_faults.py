@@ -249,7 +249,7 @@ def _can_mount_tmpfs() -> bool:
 
 @pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs unshare -rm and tmpfs mounts (Linux user namespaces)")
 def test_real_full_tmpfs(tmp_path):
-    """A real 64 KiB file system (tmpfs in a private mount namespace) and a ~190 KB table: the CLI says the disk is
+    """A real 64 KiB file system (tmpfs in a private mount namespace) and a ~155 KB table: the CLI says the disk is
     full, names the file, and leaves nothing on the file system."""
     disk = tmp_path / "disk"
     disk.mkdir()

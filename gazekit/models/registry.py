@@ -128,9 +128,9 @@ def render_catalog() -> str:
 
 def write_catalog() -> Path:
     """Regenerate ``gazekit/models/_catalog.py`` from the live registry; returns its path."""
-    path = Path(__file__).with_name("_catalog.py")
-    path.write_text(render_catalog())
-    return path
+    from gazekit._atomic import write_text
+
+    return write_text(Path(__file__).with_name("_catalog.py"), render_catalog())
 
 
 def catalog_weight_spec(name: str, tag: str | None = None) -> WeightSpec | None:
