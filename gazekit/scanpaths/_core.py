@@ -13,12 +13,13 @@ from torch import Tensor
 from gazekit.errors import InvalidInputError
 from gazekit.geometry import ScreenGeometry
 from gazekit.scanpaths._columns import _F64, STRING_ATTRS, _nan
+from gazekit.scanpaths._interop import _InteropMixin
 from gazekit.scanpaths._table import _TableMixin
 from gazekit.scanpaths._validation import _ValidationMixin
 
 
 @dataclass
-class Scanpaths(_TableMixin, _ValidationMixin):
+class Scanpaths(_TableMixin, _ValidationMixin, _InteropMixin):
     """A batch of B variable-length scanpaths, padded to length L.
 
     Per fixation (``[B, L]`` float64; padding 0, absent NaN):
