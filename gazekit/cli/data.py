@@ -85,10 +85,10 @@ def run(args) -> int:
 
     console = Console(stderr=True)
     if args.data_command == "list":
-        from gazekit.datasets.registry import dataset_info, list_datasets
+        from gazekit.datasets.catalog import list_dataset_infos  # read from the sources: no reader, no torch
 
-        for name in list_datasets():
-            print(f"{name:16s} {dataset_info(name).get('description', '')}")
+        for name, info in list_dataset_infos().items():
+            print(f"{name:16s} {info.get('description', '')}")
         return 0
     data, seconds = _load(args, console)
     if args.data_command == "info":

@@ -47,15 +47,13 @@ def add_arguments(parser) -> None:
 
 
 def _print_listing(console) -> None:
-    from gazekit.metrics.protocols import PROTOCOLS
-    from gazekit.metrics.registry import get_pair_metric, list_pair_metrics
+    # the torch-free catalog (read from the registration decorators) and presets: listing imports no metric code
+    from gazekit.metrics.catalog import list_metrics
+    from gazekit.metrics.presets import PROTOCOLS
 
     fold = {"overflow": "fold"}
-    rows = []
-    for name in list_pair_metrics():
-        s = get_pair_metric(name)
-        rows.append([name, "higher" if s.higher_is_better else "lower", ", ".join(s.outputs), ", ".join(s.needs),
-                     s.description])
+    rows = [[m.name, m.better, ", ".join(m.outputs), ", ".join(m.needs), m.description]
+            for m in list_metrics("pair")]
     print_table([(c, fold) for c in ("name", "better", "outputs", "needs", "description")], rows,
                 title="pair metrics", console=console)
     print_table(["name", ("description", fold)],
