@@ -37,10 +37,11 @@ def _geometry(text: str | None):
 def add_arguments(parser) -> None:
     """The ``info``, ``detect`` and ``readers`` sub-commands and their options."""
     sub = parser.add_subparsers(dest="events_command", metavar="SUBCOMMAND")
-    common = {"help": "raw file (.asc, .tsv, .mat, *_events.tsv)"}
+    common = {"help": "raw file (.asc, .tsv, .mat, *_events.tsv); one file, not a folder"}
     info = sub.add_parser("info", help="what a raw file holds")
     info.add_argument("raw", **common)
-    info.add_argument("--format", default=None, help="reader name (default: from suffix/header)")
+    info.add_argument("--format", default=None, help="reader name, see 'gazekit events readers' (default: from the "
+                                                     "suffix and the header line)")
     info.add_argument("--screen-px", default=None, help="W,H pixels for normalised (Tobii) coordinates")
     info.add_argument("--json", action="store_true", help="print JSON")
     det = sub.add_parser("detect", help="detect fixations and saccades")
@@ -56,10 +57,15 @@ def add_arguments(parser) -> None:
     det.add_argument("--merge-gap-ms", type=float, default=0.0,
                      help="merge fixations at most this far apart in time and 0.5 deg in space (Tobii filter: 75)")
     det.add_argument("--no-trials", action="store_true", help="one scanpath for the whole file, ignore TRIALID")
-    det.add_argument("--format", default=None, help="reader name (default: from suffix/header)")
+    det.add_argument("--format", default=None, help="reader name, see 'gazekit events readers' (default: from the "
+                                                    "suffix and the header line)")
     det.add_argument("--screen-px", default=None, help="W,H pixels for normalised (Tobii) coordinates")
     det.add_argument("--out", required=True, help="fixations table: .csv, .parquet or .json")
     det.add_argument("--saccades", default=None, help="also write the saccade table (.csv or .parquet)")
+    det.add_argument("--on-invalid", choices=("error", "drop", "clip"), default="error",
+                     help="detected fixations that are invalid (NaN or infinite position, outside the screen when its "
+                          "size is known): error stops and names them (default); drop removes them; clip moves them "
+                          "onto the screen border; counts are printed")
     sub.add_parser("readers", help="list the registered raw readers")
     parser.set_defaults(_events_parser=parser)
 
@@ -108,15 +114,17 @@ def run(args) -> int:
                                 merge_gap_ms=args.merge_gap_ms)
         for w in caught:
             print(f"gazekit events detect: warning: {w.message}", file=sys.stderr)
-        det.fixations.save(args.out)
+        fixations, report = det.fixations.validate(args.on_invalid, source=args.raw)
+        fixations.save(args.out)
         if args.saccades:
             write_table(det.saccades, args.saccades)
-        sp = det.fixations
+        sp = fixations
         print(f"{rec.name}: {sp.num_fixations} fixations in {len(sp)} scanpath(s), {len(det.saccades)} saccades "
               f"({args.method}, threshold {det.params['threshold']:g} "
               f"{det.units + '/s' if args.method == 'ivt' else det.units}, eye {det.params['eye']}); "
               f"invalid samples {det.report['invalid_samples']}/{det.report['samples']}"
               + (f"; dropped while reading: {rec.dropped}" if rec.dropped else "")
+              + (f"; --on-invalid {args.on_invalid}: {report}" if not report.empty else "")
               + (f"; {det.report['fixations outside any trial']} fixations outside any trial (use --no-trials)"
                  if det.report.get("fixations outside any trial") else "") + f" -> {args.out}")
         return 0

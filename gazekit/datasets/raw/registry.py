@@ -28,12 +28,16 @@ def reader_info(name: str) -> dict:
     return {k: v for k, v in READERS.get(name).info.items() if k != "sniff"}
 
 
+_GENERIC_SUFFIXES = (".tsv", ".csv", ".txt", ".tsv.gz", ".csv.gz")
+
+
 def guess_format(path: str | Path) -> str:
     """Reader name for ``path``: by suffix, then (for ambiguous suffixes such as .tsv) by the header line."""
     path = Path(path)
     fname = path.name.lower()
     candidates = [n for n in READERS.names() if any(fname.endswith(s) for s in READERS.get(n).info["suffixes"])]
-    if len(candidates) == 1:
+    generic = fname.endswith(_GENERIC_SUFFIXES)  # any tool writes .tsv/.csv: the header must say which format
+    if len(candidates) == 1 and not (generic and READERS.get(candidates[0]).info.get("sniff")):
         return candidates[0]
     if not path.is_file():
         raise DataFormatError("file does not exist", file=path)
@@ -49,8 +53,9 @@ def guess_format(path: str | Path) -> str:
         sniff = READERS.get(name).info.get("sniff")
         if sniff is not None and sniff(first):
             return name
-    raise DataFormatError(f"cannot tell the format from the suffix or the first line {first[:80]!r}; pass "
-                          f"format= one of {READERS.names()}", file=path)
+    raise DataFormatError(f"cannot tell the format from the suffix or the first line {first[:80]!r}: it is not "
+                          f"{' or '.join(candidates) if candidates else 'a known raw format'}; pass --format NAME "
+                          f"(format= in Python), NAME one of {READERS.names()}", file=path)
 
 
 def read_raw(path: str | Path, format: str | None = None, **options):
@@ -62,6 +67,9 @@ def read_raw(path: str | Path, format: str | None = None, **options):
         options: reader options (e.g. ``geometry=ScreenGeometry(...)``, ``on_error="drop"``).
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataFormatError("is a folder, not a raw recording: give one file (for example one trial's .tsv or a "
+                              "session's .asc)", file=path)
     if not path.exists():
         raise DataFormatError("file does not exist", file=path)
     if format is None:
