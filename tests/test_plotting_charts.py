@@ -42,3 +42,17 @@ def test_metric_bars_with_ceiling(tmp_path):
     out = plot_metric_bars({"tpp": {"ScanMatch": 0.3, "SS": 0.4}, "centre bias": {"ScanMatch": 0.2, "SS": 0.3}},
                            tmp_path / "m.png", ceiling={"ScanMatch": 0.39, "SS": 0.5})
     assert _png(out).shape[1] >= 700
+
+
+def test_lower_is_better_and_unbounded_metrics_get_their_own_axes(tmp_path):
+    """Issue 15: an edit distance of 8 drawn on the axis of 0-1 similarities flattened them; now each
+    lower-is-better or unbounded metric has its own axis."""
+    from gazekit.plotting.charts import metric_panels
+
+    scores = {"model": {"scanmatch": 0.27, "sequence_score": 0.27, "edit_distance": 8.55, "ig": 1.7}}
+    ceiling = {"scanmatch": 0.39, "sequence_score": 0.37, "edit_distance": 7.49, "ig": 2.4}
+    panels = metric_panels(scores, ceiling, {"edit_distance": False})
+    assert panels == [("higher is better, 0-1", ["scanmatch", "sequence_score"]),
+                      ("edit_distance (lower is better)", ["edit_distance"]), ("ig (higher is better)", ["ig"])]
+    out = plot_metric_bars(scores, tmp_path / "m.png", ceiling=ceiling, higher_is_better={"edit_distance": False})
+    assert _png(out).shape[1] >= 800

@@ -95,21 +95,28 @@ def _read_json(path: str) -> dict:
         raise DataFormatError(f"cannot read JSON: {err}", file=path) from err
 
 
-def _metric_scores(doc: dict, source: str) -> tuple[dict, dict]:
-    """(model -> {metric: value}, metric -> human value) from score JSON ('rows') or evaluate JSON ('table')."""
+def _metric_scores(doc: dict, source: str) -> tuple[dict, dict, dict]:
+    """(model -> {metric: value}, metric -> human value, metric -> higher is better) from score JSON ('rows') or
+    evaluate JSON ('table')."""
     scores: dict[str, dict] = {}
     ceiling: dict[str, float] = {}
+    higher: dict[str, bool] = {}
     if "rows" in doc:
         for r in doc["rows"]:
             label = r["metric"] if r.get("group") in (None, "all", "") else f"{r['metric']} [{r['group']}]"
+            if isinstance(r.get("higher_is_better"), bool):
+                higher[label] = r["higher_is_better"]
             if r.get("model") is not None:
                 scores.setdefault("model", {})[label] = r["model"]
             if r.get("human") is not None:
                 ceiling[label] = r["human"]
     elif "table" in doc:
         for r in doc["table"]:
+            if isinstance(r.get("higher_is_better"), bool):
+                higher[r["metric"]] = r["higher_is_better"]
             for method, value in r.items():
-                if method == "metric" or not isinstance(value, (int, float)):
+                if method in ("metric", "higher_is_better") or isinstance(value, bool) or \
+                        not isinstance(value, (int, float)):
                     continue
                 if method.startswith("human"):
                     ceiling[r["metric"]] = value
@@ -120,7 +127,7 @@ def _metric_scores(doc: dict, source: str) -> tuple[dict, dict]:
                               file=source)
     if not scores:
         raise DataFormatError("no model scores found", file=source)
-    return scores, ceiling
+    return scores, ceiling, higher
 
 
 def run(args) -> int:
@@ -167,7 +174,7 @@ def run(args) -> int:
         path = charts.plot_duration_histograms(data, out)
     else:
         (source,) = _need(args, 1, "SCORES.json")
-        scores, ceiling = _metric_scores(_read_json(source), source)
-        path = charts.plot_metric_bars(scores, out, ceiling=ceiling)
+        scores, ceiling, higher = _metric_scores(_read_json(source), source)
+        path = charts.plot_metric_bars(scores, out, ceiling=ceiling, higher_is_better=higher)
     print(f"wrote {path}")
     return 0

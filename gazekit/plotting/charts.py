@@ -87,32 +87,66 @@ def plot_duration_histograms(durations: Mapping[str, Sequence[float]], out: str 
     return _save(fig, out)
 
 
+def metric_panels(scores: Mapping[str, Mapping[str, float]], ceiling: Mapping[str, float] | None = None,
+                  higher_is_better: Mapping[str, bool] | None = None) -> list[tuple[str, list[str]]]:
+    """How :func:`plot_metric_bars` groups metrics onto axes: the higher-is-better metrics whose values (models and
+    ceiling) all lie in [0, 1] share one axis; every lower-is-better or unbounded metric gets its own, so that a
+    0-1 similarity is never drawn against an edit distance of 8. Returns ``[(axis title, [metric, ...]), ...]``."""
+    metrics = list(dict.fromkeys(m for s in scores.values() for m in s))
+    higher = higher_is_better or {}
+    shared, own = [], []
+    for m in metrics:
+        values = [v for s in scores.values() for v in [s.get(m)] if v is not None and np.isfinite(v)]
+        if ceiling and m in ceiling and ceiling[m] is not None and np.isfinite(ceiling[m]):
+            values.append(ceiling[m])
+        bounded = all(0.0 <= v <= 1.0 for v in values)
+        if higher.get(m, True) and bounded:
+            shared.append(m)
+        else:
+            own.append((f"{m} ({'higher' if higher.get(m, True) else 'lower'} is better)", [m]))
+    return ([("higher is better, 0-1", shared)] if shared else []) + own
+
+
 def plot_metric_bars(scores: Mapping[str, Mapping[str, float]], out: str | Path, *,
-                     ceiling: Mapping[str, float] | None = None, title: str = "Scores vs humans") -> Path:
+                     ceiling: Mapping[str, float] | None = None, title: str = "Scores vs humans",
+                     higher_is_better: Mapping[str, bool] | None = None) -> Path:
     """Grouped bars: one group per metric, one bar per model; the human ceiling as a dashed line per group.
+    Lower-is-better and unbounded metrics are drawn on their own axes (see :func:`metric_panels`).
 
     Args:
         scores: model name -> {metric name -> value}.
         ceiling: metric name -> human (leave-one-subject-out) value.
+        higher_is_better: metric name -> direction (default: higher is better).
     """
     if not scores:
         raise InvalidInputError("plot_metric_bars needs at least one model")
-    metrics = list(dict.fromkeys(m for s in scores.values() for m in s))
+    panels = metric_panels(scores, ceiling, higher_is_better)
     models = list(scores)
     width = 0.8 / len(models)
-    fig, ax = _figure((max(6.4, 1.2 * len(metrics) + 2), 4.2))
-    x = np.arange(len(metrics))
-    for i, model in enumerate(models):
-        vals = [scores[model].get(m, np.nan) for m in metrics]
-        ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=model)
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    sizes = [max(len(ms), 1) for _, ms in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 1.2 * sum(sizes) + 1.6 * len(panels)), 4.2), dpi=120,
+                             gridspec_kw={"width_ratios": sizes}, squeeze=False)
     labelled = False
-    for j, m in enumerate(metrics):
-        if ceiling and m in ceiling and np.isfinite(ceiling[m]):
-            ax.hlines(ceiling[m], j - 0.45, j + 0.45, colors="black", linestyles="--",
-                      label=None if labelled else "human ceiling")
-            labelled = True
-    ax.set_xticks(x, metrics, rotation=30, ha="right")
-    ax.set_title(title)
-    ax.legend(frameon=False, fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    for ax, (panel_title, metrics) in zip(axes[0], panels):
+        x = np.arange(len(metrics))
+        for i, model in enumerate(models):
+            vals = [scores[model].get(m, np.nan) for m in metrics]
+            ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=model if ax is axes[0][0] else None,
+                   color=f"C{i}")
+        for j, m in enumerate(metrics):
+            if ceiling and m in ceiling and ceiling[m] is not None and np.isfinite(ceiling[m]):
+                ax.hlines(ceiling[m], j - 0.45, j + 0.45, colors="black", linestyles="--",
+                          label=None if labelled else "human ceiling")
+                labelled = True
+        ax.set_xticks(x, metrics, rotation=30, ha="right")
+        ax.set_title(panel_title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.legend(frameon=False, fontsize=8, loc="upper right")
+    fig.tight_layout()
     return _save(fig, out)
