@@ -110,3 +110,41 @@ def test_ddp_validation_equals_one_process(tmp_path, model):
         assert value == pytest.approx(one["reference"][name], rel=1e-6), name
         logged = f"val/{name}"
         assert ddp["logged"][logged] == pytest.approx(one["logged"][logged], rel=1e-7), name
+
+
+def test_search_validation_means_are_the_pooled_curve(tmp_path):
+    """Search models accumulate per-search values (found, curve area, length); their epoch means equal the values
+    of the target-fixation curve pooled over every search of the epoch (batches of 5 and 2 searches here)."""
+    import pytorch_lightning as pl
+
+    from gazekit.metrics.functional.search import target_fixation_curve, tfp_auc
+    from gazekit.models import create_model
+    from gazekit.scanpaths import Scanpaths
+
+    g = torch.Generator().manual_seed(0)
+    centre, corner = [26.0, 18.0, 38.0, 30.0], [56.0, 40.0, 64.0, 48.0]  # found at once / never within 4
+    boxes = [centre if k in (0, 2, 5) else corner for k in range(7)]
+    human = Scanpaths.from_sequences([[32.0, 10.0]] * 7, [[24.0, 20.0]] * 7, image=[f"i{k}" for k in range(7)],
+                                     task=["t"] * 7, target_box=boxes, image_size=[64, 48])
+    images = torch.rand(7, 3, 48, 64, generator=g)
+    batches = [(images[:5], human[list(range(5))]), (images[5:], human[[5, 6]])]
+
+    class Collect(pl.Callback):
+        preds: list = []
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            self.preds.append(outputs)
+
+    model = create_model("search-centre-out", max_fixations=4)
+    collect = Collect()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[collect], default_root_dir=tmp_path)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, collate_fn=lambda b: b)
+    trainer.validate(model, dataloaders=loader, verbose=False)
+    pooled = Scanpaths.concat(collect.preds)
+    curve = target_fixation_curve(pooled, 4)
+    got = model.epoch_metrics["val"]
+    assert 0 < got["found_rate"] < 1  # some searches find their target, some do not
+    assert got["found_rate"] == pytest.approx(float(curve[-1]), abs=1e-12)
+    assert got["tfp_auc"] == pytest.approx(tfp_auc(curve), abs=1e-12)
+    assert got["mean_length"] == pytest.approx(float(pooled.lengths.double().mean()), abs=1e-12)

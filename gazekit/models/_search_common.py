@@ -329,7 +329,7 @@ class SearchModel(ScanpathPredictMixin, pl.LightningModule):
         self._fit_durations = []
 
     def _search_batch(self, batch, stage: str) -> Scanpaths | None:
-        from gazekit.metrics.functional.search import target_fixation_curve, tfp_auc
+        from gazekit.metrics.functional.search import steps_to_target
 
         images, sp = self._unpack(batch)
         if images is None:
@@ -343,14 +343,37 @@ class SearchModel(ScanpathPredictMixin, pl.LightningModule):
                                  target_box=sp.target_box, seed=0,
                                  extra={"start_xy": torch.stack([sp.x[:, 0], sp.y[:, 0]], -1)})
         pred = self.predict_scanpaths(request)
-        n = len(pred)
-        curve = target_fixation_curve(pred, self.max_fixations)
-        self.log_dict({f"{stage}/found_rate": float(curve[-1]), f"{stage}/tfp_auc": tfp_auc(curve),
-                       f"{stage}/mean_length": float(pred.lengths.double().mean())}, batch_size=n)
+        # per search: found within max_fixations, its TFP-curve area (sum over k of "found by fixation k": the
+        # mean of these is tfp_auc of the mean curve) and its length; averaged over the epoch and every rank
+        steps = steps_to_target(pred)
+        within = steps[:, None] <= torch.arange(1, self.max_fixations + 1, dtype=torch.float64)[None]
+        acc = self._epoch_means(stage)
+        acc.add_values("found_rate", within[:, -1].double())
+        acc.add_values("tfp_auc", within.double().sum(1))
+        acc.add_values("mean_length", pred.lengths.double())
         return pred
+
+    def _epoch_means(self, stage: str):
+        from gazekit.models._epoch_means import EpochMeans
+
+        if not hasattr(self, "_means"):
+            self._means, self.epoch_metrics = {}, {}
+        return self._means.setdefault(stage, EpochMeans(["found_rate", "tfp_auc", "mean_length"]))
 
     def validation_step(self, batch, batch_idx):
         return self._search_batch(batch, "val")
 
     def test_step(self, batch, batch_idx):
         return self._search_batch(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        self._epoch_means("val").reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val")
+
+    def on_test_epoch_start(self) -> None:
+        self._epoch_means("test").reset()
+
+    def on_test_epoch_end(self) -> None:
+        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test")
