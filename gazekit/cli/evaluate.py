@@ -54,8 +54,10 @@ def add_arguments(p) -> None:
                         "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
     p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
+    from gazekit.cli._device import add_device_option
     from gazekit.cli._sources import add_source_options
 
+    add_device_option(p)
     add_source_options(p)
 
 
@@ -80,7 +82,9 @@ def run(args) -> int:
 
     from gazekit.cli._sources import open_sources, validation_json, validation_line
 
-    model = load_predictor(args.model, trust=args.trust_checkpoint)
+    from gazekit.cli._device import OnDevice, resolve_device
+
+    model = OnDevice(load_predictor(args.model, trust=args.trust_checkpoint), resolve_device(args.device))
     data = open_sources({"data": args.data}, args, root=args.root, cache=True)["data"]
     line = validation_line("--data", data)
     if line:
