@@ -12,8 +12,16 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
   the image) scored against every human scanpath of the image with MultiMatch (5 dimensions), ScanMatch and the
   sequence score (clusters fitted on the evaluated human scanpaths), through
   :func:`gazekit.metrics.protocols.evaluate` (``default`` protocol). The human row is leave-one-subject-out.
-* **Baselines** ``centre-bias`` and ``uniform`` (:mod:`gazekit.models.baselines`) fitted on ``train_images``
-  (when None they are fitted on the evaluated images themselves, which favours them; the result says so).
+* **Baselines** ``centre-bias``, ``uniform`` (:mod:`gazekit.models.baselines`) and ``history`` (history only, no
+  image: :mod:`gazekit.models.history`) fitted on ``train_images`` (when None they are fitted on the evaluated
+  images themselves, which favours them; the result says so). An evaluated model that needs fitting and is not
+  fitted (``gazekit evaluate --model history``) is fitted the same way.
+* **Human-density gain at sampled fixations** (bits): ``log2`` of the human density (KDE of every human fixation
+  on the image, as the ceiling below) over the centre bias, at each method's sampled fixations; for ``human`` the
+  leave-one-subject-out value at the human fixations (equal to the human ceiling of the spatial gain).
+* **Static map metrics** (when the model has a static saliency map, ``predict_log_density(image) -> [H, W]``):
+  AUC-Judd, shuffled AUC, NSS, CC and IG over the centre bias of the model's map, next to the centre bias and the
+  leave-one-subject-out human map (:class:`gazekit.metrics.human_maps.StaticMapScores`).
 * **Human ceiling of the spatial gain**: leave-one-subject-out Gaussian KDE (sigma 1 degree, from the dataset's
   pixels per degree, else 24 px; on 4 px cells) of the other subjects' fixations on the image, mixed with 10 %
   centre bias so that it is never zero (:func:`gazekit.metrics.functional.density.loso_kde_log_likelihood`). It
@@ -32,6 +40,7 @@ from gazekit.errors import InvalidInputError
 from gazekit.evaluation import register_evaluator
 from gazekit.metrics.functional.conditional import conditional_information_gain
 from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
+from gazekit.metrics.human_maps import StaticMapScores, density_gain_bits, human_log_density
 from gazekit.models.base import ConditionalDensityModel, DurationLikelihoodModel, PredictRequest
 from gazekit.scanpaths import Scanpaths
 
@@ -40,6 +49,17 @@ LN2 = math.log(2.0)
 
 def _rows_of(sp: Scanpaths, names: set[str]) -> list[int]:
     return [i for i, n in enumerate(sp.image) if n in names]
+
+
+def make_baseline(kind: str):
+    """An unfitted free-viewing baseline by name (``centre-bias``, ``uniform``, ``history``)."""
+    if kind == "history":
+        from gazekit.models.history import HistoryBaseline
+
+        return HistoryBaseline()
+    from gazekit.models.baselines import FreeviewBaseline
+
+    return FreeviewBaseline(kind)
 
 
 def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str) -> Scanpaths:
@@ -53,7 +73,7 @@ def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_na
 @register_evaluator("freeview")
 def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_name: str = "model", seed: int = 0,
                       n_samples: int | None = None, show_progress: bool = False, pair_metrics: bool = True,
-                      baselines=("centre-bias", "uniform"), train_scanpaths: Scanpaths | None = None,
+                      baselines=("centre-bias", "uniform", "history"), train_scanpaths: Scanpaths | None = None,
                       train_source: str = "", **_) -> dict:
     """Score a free-viewing model on ``dataset`` (see module docstring). Returns ``{"table": rows, ...}``.
 
@@ -77,9 +97,13 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
         train = train_scanpaths.validate("drop", source=train_source or "train_scanpaths")[0]
     else:
         train = human if in_sample else sp_all[_rows_of(sp_all, set(train_images))].validate("drop")[0]
-    fitted = {k: FreeviewBaseline(k).fit(train, dataset.viewing_time_ms) for k in baselines}
+    fitted = {k: make_baseline(k).fit(train, dataset.viewing_time_ms) for k in baselines if k != model_name}
     cb_model = FreeviewBaseline("centre-bias").fit(train, dataset.viewing_time_ms)
+    if getattr(model, "priors", True) is None and hasattr(model, "fit"):  # e.g. --model history: fit like a baseline
+        model.fit(train, dataset.viewing_time_ms)
     methods = {model_name: model, **fitted}
+    static = StaticMapScores(1.0, seed=seed) if hasattr(model, "predict_log_density") else None
+    gain = {m: [0.0, 0] for m in methods}
     ppd = float(np.nanmedian(human.ppd.numpy())) if not torch.isnan(human.ppd).all() else 24.0
     acc = {m: {"ig_cb": 0.0, "ig_u": 0.0, "n": 0, "dur": 0.0, "n_dur": 0} for m in methods}
     kde = {"ll": 0.0, "cb": 0.0, "n": 0}
@@ -102,6 +126,16 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                 hum = hum.rescale(float(w), float(h))
             cb_map = cb_model.pixel_log_density(h, w)
             kl, kc, kn = loso_kde_log_likelihood(hum, cb_map, ppd, mix=KDE_MIX)
+            hmask = hum.mask
+            human_map = human_log_density(hum.x[hmask].numpy(), hum.y[hmask].numpy(), cb_map, ppd, mix=KDE_MIX)
+            if static is not None:
+                static.sigma_px = ppd
+                others = [i for i, v in enumerate(human.image) if v != name]
+                neg = torch.stack([(human.x / human.image_size[:, :1])[others][human.mask[others]],
+                                   (human.y / human.image_size[:, 1:])[others][human.mask[others]]], 1).numpy()
+                with torch.no_grad():
+                    own = model.predict_log_density(image).double()
+                static.add_image(hum, {model_name: own, "centre-bias": cb_map.double()}, cb_map.double(), neg)
             kde["ll"] += kl
             kde["cb"] += kc
             kde["n"] += kn
@@ -120,7 +154,11 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                     ok = torch.isfinite(dl)
                     acc[m]["dur"] += float(dl[ok].sum())
                     acc[m]["n_dur"] += int(ok.sum())
-                samples[m].append(_sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else ""))
+                drawn = _sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else "")
+                samples[m].append(drawn)
+                g, gn = density_gain_bits(drawn.x[drawn.mask].numpy(), drawn.y[drawn.mask].numpy(), human_map, cb_map)
+                gain[m][0] += g
+                gain[m][1] += gn
             if progress:
                 progress.advance(task)
     finally:
@@ -138,6 +176,11 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     row("spatial IG over uniform (bits/fixation)",
         {m: a["ig_u"] / a["n"] if a["n"] else math.nan for m, a in acc.items()}
         | {"human": (kde["ll"] - kde["cb"]) / kde["n"] / LN2 + ig_cb_over_u if kde["n"] else math.nan})
+    row("human-density gain at sampled fixations (bits/fixation)",
+        {m: g / n if n else math.nan for m, (g, n) in gain.items()}
+        | {"human": (kde["ll"] - kde["cb"]) / kde["n"] / LN2 if kde["n"] else math.nan})
+    if static is not None:
+        table.extend(static.rows())
     if has_durations:
         row("duration log-likelihood (nats/fixation)",
             {m: a["dur"] / a["n_dur"] if a["n_dur"] else math.nan for m, a in acc.items()})
