@@ -148,6 +148,12 @@ for argv in json.loads(sys.argv[1]):
     if rc:
         print(f"== exit status {rc}", flush=True)
         sys.exit(rc)
+# the checklist's metric_class= generated a torchmetrics class
+from gazekit.metrics import ToyLengthDifference
+from gazekit.scanpaths import Scanpaths
+metric = ToyLengthDifference()
+metric.update(Scanpaths.from_sequences([[1, 2, 3]], [[1, 2, 3]]), Scanpaths.from_sequences([[1]], [[1]]))
+print("== ToyLengthDifference", float(metric.compute()), flush=True)
 """
 
 
@@ -195,5 +201,6 @@ def test_toy_model_dataset_and_metric_added_by_the_checklists_are_found(tmp_path
     assert (info["scanpaths"], info["fixations"], info["subjects"]) == (2, 7, 2)
     score = json.loads((tmp_path / "score.json").read_text())
     # each prediction (3 fixations) against each human (2 and 5): |3 - 2| and |3 - 5|, mean 1.5
+    assert re.search(r"^== ToyLengthDifference 2.0$", log, flags=re.M), log[-2000:]
     (row,) = score["rows"]
     assert (row["metric"], row["model"], row["higher_is_better"]) == ("toy_length_difference", 1.5, False)
