@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 
@@ -147,3 +149,21 @@ def _pil_to_rgb(img) -> np.ndarray:
         alpha = arr[:, :, 3:4]
         arr = arr[:, :, :3] * alpha + (1.0 - alpha)  # composite onto white
     return arr
+
+
+def crop_objects(image: Tensor, boxes: Tensor, size: int) -> Tensor:
+    """``[N, 3, size, size]`` crops of ``image`` ``[3, H, W]`` at ``boxes`` ``[N, 4]`` px (area-averaged
+    RoIAlign, so large boxes are anti-aliased)."""
+    from torchvision.ops import roi_align
+
+    rois = torch.cat([torch.zeros(len(boxes), 1, dtype=image.dtype), boxes.to(image.dtype)], 1)
+    return roi_align(image[None].float(), rois.float(), output_size=size, spatial_scale=1.0, sampling_ratio=-1,
+                     aligned=True)
+
+
+def resize_template(template: Tensor, size: int) -> Tensor:
+    """A target template ``[3, h, w]`` resized to ``[3, size, size]`` (anti-aliased bilinear)."""
+    if template.dim() != 3 or template.shape[0] != 3:
+        raise InvalidInputError(f"target template must be [3, h, w], got shape {tuple(template.shape)}")
+    return F.interpolate(template[None].float(), size=(size, size), mode="bilinear", antialias=True,
+                         align_corners=False)[0]

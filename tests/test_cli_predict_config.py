@@ -121,7 +121,7 @@ def test_predict_config_ecc_search_interiors(tmp_path, monkeypatch):
 def test_predict_config_oat_objarray(tmp_path, monkeypatch):
     """Object-search model: every fixation is the centre of one of the six array positions."""
     from gazekit.datasets.objarray import object_centres
-    from gazekit.models.oat_data import ObjArrayDataModule
+    from gazekit.datasets.objarray_trials import ObjArrayDataModule
 
     monkeypatch.chdir(tmp_path)
     pred = _run("oat_objarray.yaml", tmp_path, "--data.init_args.batch_size=6", "--writer.n_samples=3",
@@ -161,7 +161,7 @@ def test_integer_batch_limits_survive_the_typing_cache():
 def test_predict_config_tpp_osie(tmp_path, monkeypatch):
     """Free-viewing model (randomly initialised TPP from the config, no checkpoint): n_samples scanpaths per
     distinct image of the first test batch, at the config's 192 x 256 and written back in OSIE's 800 x 600 px."""
-    from gazekit.models.tpp_data import ImageGroupedDataModule
+    from gazekit.datasets.grouped import ImageGroupedDataModule
 
     monkeypatch.chdir(tmp_path)
     pred = _run("tpp_osie.yaml", tmp_path, "--data.init_args.images_per_batch=2", "--writer.n_samples=3",

@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from gazekit.models.tpp_data import ImageBatchSampler, ImageGroupedDataModule
+from gazekit.datasets.grouped import ImageBatchSampler, ImageGroupedDataModule
 
 SCRIPT = Path(__file__).parent / "_scripts" / "train_ddp.py"
 KEYS = list("aabbbcddeeefgg")  # 7 images with 2, 3, 1, 2, 3, 1, 2 scanpaths

@@ -5,7 +5,8 @@ from __future__ import annotations
 from gazekit._registry import Registry
 
 # the DataModules import Lightning (slow); these modules register nothing
-DATASETS = Registry("dataset", "gazekit.datasets", skip=("datamodule", "collate", "image_cache", "multi", "catalog"))
+DATASETS = Registry("dataset", "gazekit.datasets",
+                    skip=("datamodule", "collate", "image_cache", "multi", "catalog", "grouped", "objarray_trials"))
 
 
 def register_dataset(name: str, **info):

@@ -1,12 +1,14 @@
 """Object-search evaluation (``task_kind = "object_search"``): models vs humans on held-out layouts.
 
 For every human scanpath of the evaluated trials the model draws ``n_samples`` object sequences of that layout;
-three baselines and the human ceiling are scored the same way:
+three baselines and the human ceiling are scored the same way. Every method is a registered model answering
+``predict_scanpaths`` (one :class:`~gazekit.models.base.PredictRequest` per batch of trials, carrying the
+pre-cropped objects in ``extra["crop_bank"]``, the fast path of OAT-like models, and one random stream shared by all
+methods):
 
-* **random**: objects in a random order; **nearest**: from the screen centre always to the nearest unvisited
-  object (ties: lowest index); **similarity**: objects by decreasing cosine similarity of their crop's pixels
-  (mean-removed) with the target template's. Each baseline stops on reaching the target, or after every object
-  when the target is absent.
+* **random**, **nearest**, **similarity**: the registered ``object-random``, ``object-nearest`` and
+  ``object-similarity`` models (:mod:`gazekit.models.object_search_baselines`); each stops on reaching the target,
+  or after every object when the target is absent.
 * **human**: every other session's scanpath of the same trial (same objects and target, positions re-randomised),
   mapped by object id onto this session's layout.
 
@@ -20,56 +22,19 @@ behavioural error against the humans of the same trials.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from gazekit.errors import InvalidInputError
+from gazekit.evaluation import register_evaluator
+from gazekit.models.object_search_baselines import baseline_sequences  # noqa: F401  (re-exported)
 
-METHODS = ("oat", "random", "nearest", "similarity", "human")
-
-
-def baseline_sequences(kind: str, centres: torch.Tensor, start: torch.Tensor, target_pos: torch.Tensor,
-                       crop_feats: torch.Tensor | None = None, target_feats: torch.Tensor | None = None,
-                       n_samples: int = 1, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Object sequences ``[B * n_samples, N]`` (-1 padded) and lengths of a baseline.
-
-    Args:
-        kind: ``"random"``, ``"nearest"`` or ``"similarity"``.
-        centres: ``[B, N, 2]`` object centres px. start: ``[2]`` start position px (screen centre).
-        target_pos: ``[B]`` target object index, -1 when absent (the sequence then visits every object).
-        crop_feats / target_feats: ``[B, N, F]`` / ``[B, F]`` appearance vectors (``"similarity"`` only).
-    """
-    b, n, _ = centres.shape
-    if kind == "random":
-        order = torch.argsort(torch.rand(b * n_samples, n, generator=generator), dim=1)
-    elif kind == "nearest":
-        order = torch.empty(b, n, dtype=torch.long)
-        pos = start.expand(b, 2).clone().double()
-        visited = torch.zeros(b, n, dtype=torch.bool)
-        for k in range(n):
-            d = torch.linalg.norm(centres.double() - pos[:, None], dim=-1).masked_fill(visited, math.inf)
-            d = torch.round(d, decimals=6)  # equal distances tie exactly, then the lowest index wins
-            nxt = d.argmin(1)
-            order[:, k] = nxt
-            visited[torch.arange(b), nxt] = True
-            pos = centres[torch.arange(b), nxt].double()
-        order = order.repeat_interleave(n_samples, 0)
-    elif kind == "similarity":
-        if crop_feats is None or target_feats is None:
-            raise InvalidInputError("the similarity baseline needs crop_feats and target_feats")
-        f = crop_feats - crop_feats.mean(-1, keepdim=True)
-        t = target_feats - target_feats.mean(-1, keepdim=True)
-        sim = torch.nn.functional.cosine_similarity(f, t[:, None], dim=-1)
-        order = torch.argsort(-sim, dim=1, stable=True).repeat_interleave(n_samples, 0)
-    else:
-        raise InvalidInputError(f"unknown baseline {kind!r}; use random, nearest or similarity")
-    tp = target_pos.repeat_interleave(n_samples, 0)
-    hit = order == tp[:, None]
-    lengths = torch.where(hit.any(1), hit.float().argmax(1) + 1, torch.full_like(tp, n))
-    objects = torch.where(torch.arange(n)[None] < lengths[:, None], order, -1)
-    return objects, lengths
+# label in the results -> registered baseline model
+BASELINES = {"random": "object-random", "nearest": "object-nearest", "similarity": "object-similarity"}
 
 
 def _pad(seqs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -122,8 +87,6 @@ def score_method(seqs: list[np.ndarray], refs: list[np.ndarray], ref_index: np.n
 
 def human_ceiling(dataset, indices: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     """Other sessions' scanpaths of the same trials, mapped by object id to each scanpath's layout."""
-    import json
-
     sp = dataset.scanpaths
     by_trial: dict[str, list[int]] = {}
     for i, t in enumerate(sp.trial):
@@ -141,63 +104,95 @@ def human_ceiling(dataset, indices: np.ndarray) -> tuple[list[np.ndarray], np.nd
     return seqs, np.array(ref, dtype=np.int64)
 
 
+def _requests(dataset, indices: np.ndarray, crop_size: int, batch_size: int):
+    """One ``PredictRequest`` per batch of trials: the crop-bank fast path (no rendered images)."""
+    from gazekit.datasets.objarray import SCREEN_H, SCREEN_W, object_boxes
+    from gazekit.datasets.objarray_trials import ObjArrayTrials, collate_trials, objarray_crop_bank
+    from gazekit.models.base import PredictRequest
+
+    bank = objarray_crop_bank(dataset, crop_size)
+    trials = ObjArrayTrials(dataset, indices, max_len=10**6)
+    boxes = torch.from_numpy(object_boxes())
+    for start in range(0, len(trials), batch_size):
+        items = [trials[k] for k in range(start, min(start + batch_size, len(trials)))]
+        batch = collate_trials(items, bank, trials.centres)
+        target = [trials.layouts[start + k]["target_pos"] for k in range(len(items))]
+        yield PredictRequest(
+            images=None, image_names=[it["info"]["image"] for it in items], boxes=[boxes] * len(items),
+            target_index=target, extra={"crop_bank": bank, "object_ids": batch["object_ids"],
+                                        "target_ids": batch["target_ids"], "centres": batch["centres"],
+                                        "image_size": (SCREEN_W, SCREEN_H)})
+
+
+def _sequences(sp) -> list[np.ndarray]:
+    """Each predicted scanpath's object indices (``fixation_attrs["object"]``)."""
+    obj = sp.fixation_attrs["object"]
+    return [obj[r, : int(sp.lengths[r])].long().numpy() for r in range(len(sp))]
+
+
 @torch.no_grad()
 def evaluate_objarray(model, dataset, indices: np.ndarray | None = None, *, n_samples: int = 10, seed: int = 0,
-                      batch_size: int = 256, temperature: float = 1.0, max_fixations: int | None = None) -> dict:
-    """Evaluate an OAT-like model (``decode`` over crop-bank batches) and the baselines on object-array trials.
+                      batch_size: int = 256, temperature: float = 1.0, max_fixations: int | None = None,
+                      model_name: str = "model") -> dict:
+    """Evaluate an object-search model and the baselines on object-array trials.
 
     Args:
-        model: an :class:`~gazekit.models.oat.OAT` (or any module with the same ``decode``).
+        model: an object-search model (``task_kind == "object_search"``) whose ``predict_scanpaths`` takes the
+            crop-bank request (:class:`~gazekit.models.oat.OAT`'s fast path); its ``crop_size`` (default 32) sets
+            the crops.
         dataset: the loaded ``objarray`` :class:`GazeDataset`.
-        indices: scanpaths to evaluate (default: the test layouts of the default OAT split).
+        indices: scanpaths to evaluate (default: the test layouts of the layout split the shipped OAT used).
         n_samples: sequences per trial for the model and the random baseline.
+        model_name: the model's key in the results.
     Returns:
-        ``{method: scores}`` for ``oat``, ``random``, ``nearest``, ``similarity`` and ``human``, plus ``"n_trials"``.
+        ``{method: scores}`` for ``model_name``, ``random``, ``nearest``, ``similarity`` and ``human`` (in that
+        order), plus ``"human_reference"`` and ``"n_trials"``.
     """
     from gazekit.datasets.objarray import SCREEN_H, SCREEN_W, object_centres
+    from gazekit.datasets.objarray_trials import LAYOUT_FRACTIONS, LAYOUT_SEED
+    from gazekit.datasets.splits import split_by
     from gazekit.metrics.functional.search import search_behaviour
-    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, layout_split, objarray_crop_bank
+    from gazekit.models import create_model
+    from gazekit.models.base import ScanpathPredictor
 
     sp = dataset.scanpaths
     if "layout" not in sp.scanpath_attrs or "object_id" not in sp.fixation_attrs:
         raise InvalidInputError(f"dataset {dataset.name!r} is not in the object-array format (needs the 'layout' "
                                 "attribute and per-fixation 'object_id')")
+    if not isinstance(model, ScanpathPredictor) or model.task_kind != "object_search":
+        raise InvalidInputError(f"{model_name!r} is not an object-search model")
+    if model_name in BASELINES or model_name == "human":
+        raise InvalidInputError(f"model_name {model_name!r} is a baseline's label; pick another")
     if indices is None:
-        indices = np.flatnonzero(layout_split(sp.trial, 0.1, 0.2, 0) == 2)
+        indices = split_by(sp.trial, LAYOUT_FRACTIONS, LAYOUT_SEED, rule="hash")["test"]
     indices = np.asarray(indices, dtype=np.int64)
     if len(indices) == 0:
         raise InvalidInputError("no trials to evaluate")
-    crop = model.hparams.crop_size
-    bank = objarray_crop_bank(dataset, crop)
-    trials = ObjArrayTrials(dataset, indices, max_len=10**6)
-    gen = torch.Generator().manual_seed(seed)
+    methods = [(model_name, model, n_samples), ("random", create_model(BASELINES["random"]), n_samples),
+               ("nearest", create_model(BASELINES["nearest"]), 1),
+               ("similarity", create_model(BASELINES["similarity"]), 1)]
+    gen = torch.Generator().manual_seed(seed)  # one stream, drawn by the methods in this order, batch by batch
     refs = [sp.fixation_attrs["object"][i, : sp.lengths[i]].long().numpy() for i in indices]
-    target_pos = np.array([-1 if lay["target_pos"] is None else lay["target_pos"] for lay in trials.layouts])
+    layouts = [json.loads(sp.scanpath_attrs["layout"][i]) for i in indices]
+    target_pos = np.array([-1 if lay["target_pos"] is None else lay["target_pos"] for lay in layouts])
     centres_px = np.broadcast_to(object_centres(), (len(indices), 6, 2))
     size = [SCREEN_W, SCREEN_H]
     human_stats = search_behaviour(*(torch.from_numpy(v) for v in _pad(refs)), torch.from_numpy(target_pos))
 
-    seqs = {m: [] for m in METHODS}
-    for start in range(0, len(trials), batch_size):
-        items = [trials[k] for k in range(start, min(start + batch_size, len(trials)))]
-        batch = collate_trials(items, bank, trials.centres)
-        out = model.decode(batch, n_samples, temperature, max_fixations, gen)
-        seqs["oat"] += [o[:n].numpy() for o, n in zip(out["objects"], out["lengths"])]
-        tp = torch.from_numpy(target_pos[start: start + len(items)])
-        cpx = torch.from_numpy(np.ascontiguousarray(centres_px[start: start + len(items)]))
-        feats = bank[batch["object_ids"]].flatten(2)
-        tfeats = bank[batch["target_ids"]].flatten(1)
-        for kind, ns in (("random", n_samples), ("nearest", 1), ("similarity", 1)):
-            objs, lens = baseline_sequences(kind, cpx, torch.tensor([SCREEN_W / 2, SCREEN_H / 2]), tp, feats,
-                                            tfeats, ns, gen)
-            seqs[kind] += [o[:n].numpy() for o, n in zip(objs, lens)]
+    seqs: dict[str, list] = {label: [] for label, _, _ in methods}
+    for request in _requests(dataset, indices, int(getattr(model, "crop_size", 32)), batch_size):
+        for label, method, ns in methods:
+            req = replace(request, n_samples=ns, temperature=temperature, max_fixations=max_fixations,
+                          generator=gen)
+            seqs[label] += _sequences(method.predict_scanpaths(req))
     human_seqs, human_ref = human_ceiling(dataset, indices)
-    ref_index = {"oat": np.repeat(np.arange(len(indices)), n_samples),
-                 "random": np.repeat(np.arange(len(indices)), n_samples),
-                 "nearest": np.arange(len(indices)), "similarity": np.arange(len(indices)), "human": human_ref}
+    every = np.arange(len(indices))
+    ref_index = {label: np.repeat(every, ns) for label, _, ns in methods}
+    ref_index["human"] = human_ref
     seqs["human"] = human_seqs
+    labels = [label for label, _, _ in methods] + ["human"]
     results = {m: score_method(seqs[m], refs, ref_index[m], target_pos, np.asarray(centres_px), size, human_stats)
-               for m in METHODS}
+               for m in labels}
     results["human_reference"] = {f"beh_{k}": v for k, v in human_stats.items()}
     results["n_trials"] = len(indices)
     return results
@@ -218,41 +213,35 @@ def results_table(results: dict) -> list[dict]:
     rows = []
     for key, label, hib in TABLE_METRICS:
         row = {"metric": label, "higher_is_better": hib}
-        row.update({m: results[m][key] for m in METHODS})
+        row.update({m: scores[key] for m, scores in results.items() if isinstance(scores, dict) and "ss" in scores})
         rows.append(row)
     return rows
 
 
-def _register():
-    from gazekit.evaluation import register_evaluator
+@register_evaluator("object_search")
+def evaluate_object_search(model, dataset, *, images=None, train_images=None, model_name: str = "model",
+                           seed: int = 0, n_samples: int | None = None, show_progress: bool = False,
+                           pair_metrics: bool = True, **options) -> dict:
+    """``gazekit evaluate`` for object-search models on object-array-format data.
 
-    @register_evaluator("object_search")
-    def evaluate_object_search(model, dataset, *, images=None, train_images=None, model_name: str = "oat",
-                               seed: int = 0, n_samples: int | None = None, show_progress: bool = False,
-                               pair_metrics: bool = True, **options) -> dict:
-        """``gazekit evaluate`` for object-search models on object-array-format data.
+    With a split requested (``train_images`` given) the held-out *layouts* of the layout split are scored (an image
+    split would put the same object sets and targets in training and test); with ``--split all`` every trial of
+    ``images`` is scored.
+    """
+    sp = dataset.scanpaths
+    if train_images is not None:
+        from gazekit.datasets.objarray_trials import LAYOUT_FRACTIONS, LAYOUT_SEED
+        from gazekit.datasets.splits import split_by
 
-        With a split requested (``train_images`` given) the held-out *layouts* of OAT's layout split are scored
-        (an image split would put the same object sets and targets in training and test); with ``--split all``
-        every trial of ``images`` is scored.
-        """
-        from gazekit.models.oat_data import layout_split
-
-        sp = dataset.scanpaths
-        if train_images is not None:
-            idx = np.flatnonzero(layout_split(sp.trial, 0.1, 0.2, 0) == 2)
-            note = "held-out layouts of the OAT layout split (20% of trial ids, seed 0)"
-        else:
-            wanted = set(images) if images is not None else set(sp.image)
-            idx = np.array([i for i, name in enumerate(sp.image) if name in wanted], dtype=np.int64)
-            note = "all trials of the given images"
-        results = evaluate_objarray(model, dataset, idx, n_samples=n_samples or 5, seed=seed, **options)
-        results["model"] = model_name
-        results["scored"] = note
-        results["table"] = results_table(results)
-        return results
-
-    return evaluate_object_search
-
-
-evaluate_object_search = _register()
+        idx = split_by(sp.trial, LAYOUT_FRACTIONS, LAYOUT_SEED, rule="hash")["test"]
+        note = "held-out layouts of the OAT layout split (20% of trial ids, seed 0)"
+    else:
+        wanted = set(images) if images is not None else set(sp.image)
+        idx = np.array([i for i, name in enumerate(sp.image) if name in wanted], dtype=np.int64)
+        note = "all trials of the given images"
+    results = evaluate_objarray(model, dataset, idx, n_samples=n_samples or 5, seed=seed, model_name=model_name,
+                                **options)
+    results["model"] = model_name
+    results["scored"] = note
+    results["table"] = results_table(results)
+    return results

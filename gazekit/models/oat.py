@@ -169,12 +169,10 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)
 
     def predict_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> Scanpaths:
-        """Object-array trial batches (:class:`~gazekit.models.oat_data.ObjArrayDataModule`) are decoded as
-        they are; ``(images, Scanpaths)`` or request-dict batches go through the shared predict step."""
+        """Object-array trial batches (:class:`~gazekit.datasets.objarray_trials.ObjArrayDataModule`) are decoded
+        as they are; ``(images, Scanpaths)`` or request-dict batches go through the shared predict step."""
         if not (isinstance(batch, dict) and "crop_bank" in batch):
             return super().predict_step(batch, batch_idx, dataloader_idx)
-        from gazekit.models.oat_data import trials_to_scanpaths
-
         opt = self.predict_options
         seed = None if opt.seed is None else int(opt.seed) + int(batch_idx)
         decoded = self.decode(batch, opt.n_samples, opt.temperature, opt.max_fixations,
@@ -281,24 +279,34 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
         """Scanpaths for ``request`` (needs ``boxes`` and ``templates`` or ``target_index``): each fixation is
         the centre of the chosen object's box; ``fixation_attrs["object"]`` is the index into that image's boxes.
-        ``temperature == 0`` decodes greedily. ``t_start`` is NaN (the model predicts no saccade times)."""
+        ``temperature == 0`` decodes greedily. ``t_start`` is NaN (the model predicts no saccade times).
+
+        The fast path (what the object-search evaluation sends): ``request.extra`` holds ``crop_bank``
+        ``[K, 3, S, S]`` (object and template crops, ``S = crop_size``), ``object_ids`` ``[B, N]`` and
+        ``target_ids`` ``[B]`` (rows of the bank), ``centres`` ``[B, N, 2]`` (box centres / image size) and
+        ``image_size`` ``(w, h)``; ``request.boxes`` still give the fixation positions and ``images`` may be None.
+        """
         if request.target_index is not None and len(request.target_index) != len(request.image_names):
             raise InvalidInputError(f"target_index has {len(request.target_index)} entries for "
                                     f"{len(request.image_names)} images")
-        templates = request.templates
-        if templates is None and request.target_text is not None and request.target_index is None:
-            templates = [_template_from_text(t) for t in request.target_text]
-        batch = self.prepare(request.images, request.boxes, templates, request.target_index)
         dev = self.device
-        net = {k: v.to(dev) for k, v in batch.items() if k != "boxes"}
-        gen = generator_for(request.seed, dev)
-        out = self.decode(net, request.n_samples, request.temperature, request.max_fixations, gen)
+        if "crop_bank" in request.extra:  # the fast path: objects already cropped (one bank shared by all trials)
+            net, boxes, (w, h) = self._bank_batch(request)
+        else:
+            templates = request.templates
+            if templates is None and request.target_text is not None and request.target_index is None:
+                templates = [_template_from_text(t) for t in request.target_text]
+            batch = self.prepare(request.images, request.boxes, templates, request.target_index)
+            net, boxes = {k: v for k, v in batch.items() if k != "boxes"}, batch["boxes"]
+            h, w = request.images.shape[-2:]
+        net = {k: v.to(dev) for k, v in net.items()}
+        out = self.decode(net, request.n_samples, request.temperature, request.max_fixations,
+                          generator_for(request.seed, dev, request.generator))
         objects, lengths = out["objects"].cpu(), out["lengths"].cpu()
-        h, w = request.images.shape[-2:]
         xs, ys, ds, obj, names, tboxes, cond = [], [], [], [], [], [], []
         for row in range(len(objects)):
             i = row // request.n_samples
-            bx = batch["boxes"][i].double()
+            bx = boxes[i].double()
             idx = objects[row, : int(lengths[row])]
             xs.append(((bx[idx, 0] + bx[idx, 2]) / 2).numpy())
             ys.append(((bx[idx, 1] + bx[idx, 3]) / 2).numpy())
@@ -314,6 +322,23 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
             condition=cond, target_box=np.asarray(tboxes, dtype=np.float64).reshape(-1, 4),
             image_size=[float(w), float(h)], fixation_attrs={"object": obj},
             scanpath_attrs={"stopped": [str(bool(s)).lower() for s in out["stopped"].tolist()]})
+
+    def _bank_batch(self, request: PredictRequest) -> tuple[dict, list[Tensor], tuple[float, float]]:
+        ex = request.extra
+        missing = [k for k in ("object_ids", "target_ids", "centres", "image_size") if k not in ex]
+        if missing or request.boxes is None:
+            missing += [] if request.boxes is not None else ["boxes"]
+            raise InvalidInputError(f"a crop-bank request also needs {missing}")
+        ids = torch.as_tensor(ex["object_ids"])
+        net = {"crop_bank": ex["crop_bank"], "object_ids": ids, "target_ids": torch.as_tensor(ex["target_ids"]),
+               "centres": ex["centres"], "object_mask": ex.get("object_mask", torch.ones(ids.shape, dtype=torch.bool))}
+        w, h = (float(v) for v in ex["image_size"])
+        return net, [torch.as_tensor(b) for b in request.boxes], (w, h)
+
+    @property
+    def crop_size(self) -> int:
+        """Side (px) of the object crops the appearance network reads (a crop bank must use it)."""
+        return int(self.hparams.crop_size)
 
     # ------------------------------------------------------------------ persistence
     checkpoint_format = "gazekit-oat"
@@ -341,6 +366,26 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         model = cls(**{k: v for k, v in config.items() if k in known})  # LightningCLI adds _class_path etc.
         model.load_state_dict(weights)
         return model.eval()
+
+
+def trials_to_scanpaths(batch: dict, decoded: dict, n_samples: int) -> Scanpaths:
+    """Decoded object sequences (:meth:`OAT.decode` on a :func:`~gazekit.datasets.objarray_trials.collate_trials`
+    batch) as scanpaths in screen pixels: each fixation at the centre of the chosen array position; row
+    ``i * n_samples + k`` is sample k of trial i, named after the trial's shown array (``image``)."""
+    from gazekit.datasets.objarray import SCREEN_H, SCREEN_W, object_centres
+
+    objects, lengths = decoded["objects"].cpu(), decoded["lengths"].cpu()
+    centres = torch.from_numpy(object_centres())  # float64 px; the batch holds them screen-normalised in float32
+    info = [batch["info"][row // n_samples] for row in range(len(objects))]
+    idx = [objects[row, : int(lengths[row])] for row in range(len(objects))]
+    return Scanpaths.from_sequences(
+        [centres[i, 0].numpy() for i in idx], [centres[i, 1].numpy() for i in idx], None,
+        [decoded["durations"][row, : len(i)].cpu().numpy() for row, i in enumerate(idx)], dataset="oat",
+        image=[d["image"] for d in info], subject=[f"oat-{row % n_samples}" for row in range(len(objects))],
+        trial=[d["trial"] for d in info], task=[d["task"] for d in info], condition=[d["condition"] for d in info],
+        target_box=np.asarray([d["target_box"] for d in info], dtype=np.float64).reshape(-1, 4),
+        image_size=[float(SCREEN_W), float(SCREEN_H)], fixation_attrs={"object": [i.double().numpy() for i in idx]},
+        scanpath_attrs={"stopped": [str(bool(s)).lower() for s in decoded["stopped"].tolist()]})
 
 
 def _template_from_text(text: str | None) -> Tensor:

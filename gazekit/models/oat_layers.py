@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
+from gazekit.images import crop_objects, resize_template  # noqa: F401  (re-exported: OAT's crops)
 
 OVERLAP_LIMIT = 0.5  # boxes sharing more than this fraction of the smaller one's area are not separate objects
 
@@ -54,24 +55,6 @@ def check_boxes(boxes, width: float, height: float, *, where: str = "boxes", tol
         raise InvalidInputError(f"{where}: boxes {i} and {j} overlap by {float(frac[i, j]):.0%} of the smaller box "
                                 f"(limit {OVERLAP_LIMIT:.0%}); give one box per object")
     return b
-
-
-def crop_objects(image: Tensor, boxes: Tensor, size: int) -> Tensor:
-    """``[N, 3, size, size]`` crops of ``image`` ``[3, H, W]`` at ``boxes`` ``[N, 4]`` px (area-averaged
-    RoIAlign, so large boxes are anti-aliased)."""
-    from torchvision.ops import roi_align
-
-    rois = torch.cat([torch.zeros(len(boxes), 1, dtype=image.dtype), boxes.to(image.dtype)], 1)
-    return roi_align(image[None].float(), rois.float(), output_size=size, spatial_scale=1.0, sampling_ratio=-1,
-                     aligned=True)
-
-
-def resize_template(template: Tensor, size: int) -> Tensor:
-    """A target template ``[3, h, w]`` resized to ``[3, size, size]`` (anti-aliased bilinear)."""
-    if template.dim() != 3 or template.shape[0] != 3:
-        raise InvalidInputError(f"target template must be [3, h, w], got shape {tuple(template.shape)}")
-    return F.interpolate(template[None].float(), size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False)[0]
 
 
 class SmallCNN(nn.Module):

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 
 from gazekit.models import create_model
-from gazekit.models.tpp_data import ImageGroupedDataModule
+from gazekit.datasets.grouped import ImageGroupedDataModule
 from gazekit.paths import SAMPLE_DIR
 
 

@@ -12,7 +12,7 @@ import torch
 
 from gazekit.datasets.datamodule import GazeDataModule
 from gazekit.models import create_model
-from gazekit.models.tpp_data import ImageGroupedDataModule
+from gazekit.datasets.grouped import ImageGroupedDataModule
 from gazekit.paths import SAMPLE_DIR
 
 

@@ -71,11 +71,12 @@ def test_greedy_target_absent_on_real_data():
     with human-like lengths (measured 6.3 on these 150 trials), and target-present trials are unchanged."""
     require_data("objarray", "subjectsdata", "LISTCORRECTFILES.txt")
     from gazekit.datasets import load_dataset
-    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, layout_split, objarray_crop_bank
+    from gazekit.datasets.objarray_trials import ObjArrayTrials, collate_trials, objarray_crop_bank
+    from gazekit.datasets.splits import split_by
 
     model = create_model("oat-objarray")
     ds = load_dataset("objarray")
-    test = np.flatnonzero(layout_split(ds.scanpaths.trial, 0.1, 0.2, 0) == 2)
+    test = split_by(ds.scanpaths.trial, (0.7, 0.1, 0.2), 0, rule="hash")["test"]
     bank = objarray_crop_bank(ds, 32)
     means = {}
     for cond in ("absent", "present"):

@@ -23,11 +23,11 @@ def model():
 def held_out():
     require_data("objarray", "subjectsdata", "LISTCORRECTFILES.txt")
     from gazekit.datasets import load_dataset
-    from gazekit.models.oat_data import layout_split
+    from gazekit.datasets.splits import split_by
 
     ds = load_dataset("objarray")
-    test = np.flatnonzero(layout_split(ds.scanpaths.trial, 0.1, 0.2, 0) == 2)
-    train = np.flatnonzero(layout_split(ds.scanpaths.trial, 0.1, 0.2, 0) == 0)
+    test = split_by(ds.scanpaths.trial, (0.7, 0.1, 0.2), 0, rule="hash")["test"]
+    train = split_by(ds.scanpaths.trial, (0.7, 0.1, 0.2), 0, rule="hash")["train"]
     return ds, test, train
 
 
@@ -43,7 +43,7 @@ def test_shipped_weights_load(model):
 
 
 def test_target_absent_trials_end_with_stop(model, held_out):
-    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, objarray_crop_bank
+    from gazekit.datasets.objarray_trials import ObjArrayTrials, collate_trials, objarray_crop_bank
 
     ds, test, _ = held_out
     absent = [i for i in test if ds.scanpaths.condition[i] == "absent"][:150]
@@ -66,7 +66,7 @@ def test_rendered_layouts_predict_like_the_training_crops(model, held_out):
     """``predict_scanpaths`` on a drawn array (the CLI path) sees what training saw (the crop bank)."""
     from gazekit.datasets.objarray import object_boxes, object_image_path, render_layout
     from gazekit.images import load_image
-    from gazekit.models.oat_data import ObjArrayTrials, collate_trials, objarray_crop_bank
+    from gazekit.datasets.objarray_trials import ObjArrayTrials, collate_trials, objarray_crop_bank
 
     ds, test, _ = held_out
     rows = test[:40]
@@ -155,7 +155,7 @@ def test_evaluator_beats_baselines_on_behavioural_error(model, held_out):
     ds, test, _ = held_out
     evaluate = get_evaluator("object_search")
     some = sorted({ds.scanpaths.image[i] for i in test[:300]})
-    result = evaluate(model, ds, images=some, train_images=None, n_samples=3, seed=0)
+    result = evaluate(model, ds, images=some, train_images=None, n_samples=3, seed=0, model_name="oat")
     assert result["n_trials"] == 300
     errors = {m: result[m]["behavioural_error"] for m in ("oat", "random", "nearest", "similarity")}
     assert errors["oat"] < min(errors["random"], errors["nearest"], errors["similarity"])

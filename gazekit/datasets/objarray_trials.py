@@ -1,4 +1,4 @@
-"""Object-level search data for OAT: the object-array trials as network batches, split by layout.
+"""Object-level search data (OAT's): the object-array trials as network batches, split by layout.
 
 A *layout* is one search display as a set of objects plus a target: the trial id ``blk<block>-<id>`` of the
 object-array data (every session of a block saw the same trials, with positions re-randomised). The split assigns
@@ -7,7 +7,6 @@ whole layouts to train / val / test, so test layouts (object sets and targets) a
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -15,23 +14,19 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gazekit.errors import InvalidInputError
-from gazekit.models.oat_layers import crop_objects, resize_template
-from gazekit.scanpaths import Scanpaths
+from gazekit.datasets.splits import split_by
+from gazekit.images import crop_objects, resize_template
 
-
-def layout_split(trials: list[str], val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """``0`` train / ``1`` val / ``2`` test per scanpath, by a seeded hash of its layout id (stable across runs
-    and machines, independent of order)."""
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise InvalidInputError(f"bad split fractions val={val_fraction}, test={test_fraction}")
-    u = np.array([int(hashlib.sha256(f"{seed}|{t}".encode()).hexdigest()[:8], 16) / 2**32 for t in trials])
-    return np.where(u < test_fraction, 2, np.where(u < test_fraction + val_fraction, 1, 0))
+# The layout split the shipped OAT was trained and is evaluated on: split_by(trial ids, LAYOUT_FRACTIONS,
+# LAYOUT_SEED, rule="hash"), i.e. whole layouts go to train / val / test by a seeded hash of their id.
+LAYOUT_FRACTIONS = (0.7, 0.1, 0.2)
+LAYOUT_SEED = 0
 
 
 def objarray_crop_bank(dataset, crop_size: int) -> torch.Tensor:
-    """``[41, 3, S, S]`` crops of the 40 object images exactly as :meth:`OAT.prepare` crops them from a rendered
-    array (object resized to its 156 px box, then RoIAlign) — row ``k`` is object id ``k`` (row 0 unused);
+    """``[82, 3, S, S]`` crops of the 40 object images exactly as :meth:`gazekit.models.oat.OAT.prepare` crops
+    them from a rendered array (object resized to its 156 px box, then RoIAlign): row ``k`` is object id ``k`` (row
+    0 unused), row ``41 + k`` its template;
     the templates go through :func:`resize_template` from the full 256 px image, as at prediction time."""
     import cv2
 
@@ -95,26 +90,6 @@ def collate_trials(items: list[dict], bank: torch.Tensor, centres: torch.Tensor)
             "info": [it["info"] for it in items]}
 
 
-def trials_to_scanpaths(batch: dict, decoded: dict, n_samples: int) -> Scanpaths:
-    """Decoded object sequences (:meth:`gazekit.models.oat.OAT.decode` on a :func:`collate_trials` batch) as
-    scanpaths in screen pixels: each fixation at the centre of the chosen array position; row
-    ``i * n_samples + k`` is sample k of trial i, named after the trial's shown array (``image``)."""
-    from gazekit.datasets.objarray import SCREEN_H, SCREEN_W, object_centres
-
-    objects, lengths = decoded["objects"].cpu(), decoded["lengths"].cpu()
-    centres = torch.from_numpy(object_centres())  # float64 px; the batch holds them screen-normalised in float32
-    info = [batch["info"][row // n_samples] for row in range(len(objects))]
-    idx = [objects[row, : int(lengths[row])] for row in range(len(objects))]
-    return Scanpaths.from_sequences(
-        [centres[i, 0].numpy() for i in idx], [centres[i, 1].numpy() for i in idx], None,
-        [decoded["durations"][row, : len(i)].cpu().numpy() for row, i in enumerate(idx)], dataset="oat",
-        image=[d["image"] for d in info], subject=[f"oat-{row % n_samples}" for row in range(len(objects))],
-        trial=[d["trial"] for d in info], task=[d["task"] for d in info], condition=[d["condition"] for d in info],
-        target_box=np.asarray([d["target_box"] for d in info], dtype=np.float64).reshape(-1, 4),
-        image_size=[float(SCREEN_W), float(SCREEN_H)], fixation_attrs={"object": [i.double().numpy() for i in idx]},
-        scanpath_attrs={"stopped": [str(bool(s)).lower() for s in decoded["stopped"].tolist()]})
-
-
 class ObjArrayDataModule(pl.LightningDataModule):
     """The object-array search trials for OAT, split by layout.
 
@@ -122,7 +97,8 @@ class ObjArrayDataModule(pl.LightningDataModule):
         root: the ``objarray`` folder (default: under the shared data root).
         crop_size: must equal the model's ``crop_size``.
         batch_size, num_workers: data loading.
-        val_fraction / test_fraction / split_seed: the layout split (see :func:`layout_split`).
+        val_fraction / test_fraction / split_seed: the layout split: ``split_by(trial ids, (1 - val - test, val,
+            test), split_seed, rule="hash")`` (:func:`gazekit.datasets.splits.split_by`).
         max_len: longer human scanpaths are cut to this many fixations (their stop is then not trained).
     """
 
@@ -139,10 +115,10 @@ class ObjArrayDataModule(pl.LightningDataModule):
 
         hp = self.hparams
         self.dataset = load_dataset("objarray", root=hp.root)
-        self.split = layout_split(self.dataset.scanpaths.trial, hp.val_fraction, hp.test_fraction, hp.split_seed)
+        fractions = (1.0 - hp.val_fraction - hp.test_fraction, hp.val_fraction, hp.test_fraction)
+        parts = split_by(self.dataset.scanpaths.trial, fractions, hp.split_seed, rule="hash")
         self.bank = objarray_crop_bank(self.dataset, hp.crop_size)
-        self.parts = {name: ObjArrayTrials(self.dataset, np.flatnonzero(self.split == k), hp.max_len)
-                      for k, name in enumerate(("train", "val", "test"))}
+        self.parts = {name: ObjArrayTrials(self.dataset, idx, hp.max_len) for name, idx in parts.items()}
 
     def _loader(self, part: str, shuffle: bool) -> DataLoader:
         centres = self.parts[part].centres
