@@ -34,7 +34,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tpp_osie.yaml"
 
 
 def data_module(disk_cache, size):
-    from gazekit.models.tpp_data import ImageGroupedDataModule
+    from gazekit.datasets.grouped import ImageGroupedDataModule
 
     args = dict(yaml.safe_load(CONFIG.read_text())["data"]["init_args"])
     args["image_size"] = list(size)

@@ -103,6 +103,7 @@ class ObjectSearchBaseline(nn.Module):
 
     @torch.no_grad()
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
+        """``request.n_samples`` object sequences per display (see the module docstring for the request)."""
         if request.boxes is None or len(request.boxes) != len(request.image_names):
             raise InvalidInputError(f"object-{self.kind} needs one [N, 4] box array per image")
         boxes = [torch.as_tensor(b, dtype=torch.float64).reshape(-1, 4) for b in request.boxes]
@@ -141,6 +142,7 @@ def _no_weights(name: str, checkpoint: dict | None) -> None:
 @register_model("object-random", **_INFO, description="Object-search floor: the objects in a random order, stop on "
                                                       "the target")
 def object_random(checkpoint: dict | None = None, **kwargs) -> ObjectSearchBaseline:
+    """The ``random`` object-search floor (no weights)."""
     _no_weights("object-random", checkpoint)
     return ObjectSearchBaseline("random", **kwargs)
 
@@ -148,6 +150,7 @@ def object_random(checkpoint: dict | None = None, **kwargs) -> ObjectSearchBasel
 @register_model("object-nearest", **_INFO, description="Object-search floor: from the centre always to the nearest "
                                                        "unvisited object, stop on the target")
 def object_nearest(checkpoint: dict | None = None, **kwargs) -> ObjectSearchBaseline:
+    """The ``nearest`` object-search floor (no weights)."""
     _no_weights("object-nearest", checkpoint)
     return ObjectSearchBaseline("nearest", **kwargs)
 
@@ -155,5 +158,6 @@ def object_nearest(checkpoint: dict | None = None, **kwargs) -> ObjectSearchBase
 @register_model("object-similarity", **_INFO, description="Object-search floor: objects by pixel similarity to the "
                                                           "target template, stop on the target")
 def object_similarity(checkpoint: dict | None = None, **kwargs) -> ObjectSearchBaseline:
+    """The ``similarity`` object-search floor (no weights)."""
     _no_weights("object-similarity", checkpoint)
     return ObjectSearchBaseline("similarity", **kwargs)

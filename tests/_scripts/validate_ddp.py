@@ -76,7 +76,7 @@ def main():
     pl.seed_everything(0)
     if args.model == "tpp":
         from gazekit.models import create_model
-        from gazekit.models.tpp_data import ImageGroupedDataModule
+        from gazekit.datasets.grouped import ImageGroupedDataModule
 
         # 12 images: 5 validation images, one per batch: 3 + 2 batches of different scanpath and fixation counts
         dm = ImageGroupedDataModule("osie-sample", root=str(SAMPLE_DIR / "osie"), image_size=(64, 96),

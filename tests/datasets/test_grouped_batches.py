@@ -7,7 +7,7 @@ import torch
 
 from gazekit.datasets.datamodule import GazeDataModule
 from gazekit.models.base import PredictOptions, request_from_batch
-from gazekit.models.tpp_data import ImageGroupedDataModule
+from gazekit.datasets.grouped import ImageGroupedDataModule
 
 OPTS = dict(image_size=(48, 64), fractions=(1.0, 0.0, 0.0), seed=0, shuffle=False)
 
