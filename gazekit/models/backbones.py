@@ -25,7 +25,9 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    from gazekit.models._checkpoint import read_checkpoint
+
+    obj, _ = read_checkpoint(path)  # weights-only: a file holding code is refused (docs/security.md)
     for key in ("state_dict", "model", "module"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]

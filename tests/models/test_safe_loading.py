@@ -62,6 +62,13 @@ def test_python_entry_points_refuse(evil, entry):
     assert not marker.exists()
 
 
+def test_backbone_weights_are_read_weights_only(evil):
+    path, marker = evil
+    with pytest.raises(UntrustedCheckpointError):
+        create_model("tpp-tiny", backbone_pretrained=str(path))
+    assert not marker.exists()
+
+
 def test_legacy_pickle_format_is_refused_too(tmp_path):
     import pickle
 
