@@ -47,6 +47,16 @@ CATALOG = {
         'default_weights': None,
         'weight_specs': (),
     },
+    'history': {
+        'predicts': ('positions', 'durations', 'density'),
+        'inputs': ('image',),
+        'weights': (),
+        'description': 'history only (no image): centre bias + saccade-vector density + returns; fitted on the '
+            'training images by gazekit evaluate',
+        'module': 'gazekit.models.history',
+        'default_weights': None,
+        'weight_specs': (),
+    },
     'oat': {
         'predicts': ('positions', 'durations', 'stop'),
         'inputs': ('image', 'boxes', 'target_template'),
