@@ -30,10 +30,12 @@ from gazekit.metrics.functional._maps import (
     to_density,
     values_at,
 )
+from gazekit.metrics.functional.roc import MapRanks, auc, auc_borji, auc_judd, map_ranks, shuffled_auc
 from gazekit.metrics.registry import register_metric
 from gazekit.scanpaths import Scanpaths
 
 __all__ = [
+    "MapRanks",
     "auc",
     "auc_borji",
     "auc_judd",
@@ -45,6 +47,7 @@ __all__ = [
     "information_gain",
     "kld",
     "log_likelihood",
+    "map_ranks",
     "nss",
     "shuffled_auc",
     "sim",
@@ -194,166 +197,7 @@ def kld(saliency: Tensor, target: Tensor, *, eps: float = MIT_EPS, reverse: bool
 
 
 # ---------------------------------------------------------------------------------------------------- ROC
-def _count_ge(sorted_thresholds: Tensor, values: Tensor) -> Tensor:
-    """For each threshold ``t_k`` (ascending), how many ``values`` are ``>= t_k``."""
-    k = sorted_thresholds.numel()
-    ranks = torch.searchsorted(sorted_thresholds, values, right=True)  # number of thresholds <= value
-    hist = torch.bincount(ranks, minlength=k + 1)
-    return values.numel() - torch.cumsum(hist, 0)[:k]
-
-
-def _judd_one(smap: Tensor, xi: Tensor, yi: Tensor, variant: str) -> float:
-    w = smap.shape[1]
-    flat = smap.reshape(-1)
-    lin = yi * w + xi
-    pos = flat[lin]
-    fixated = torch.unique(lin)
-    n_neg = flat.numel() - fixated.numel()
-    if pos.numel() == 0 or n_neg == 0:
-        return math.nan
-    if variant != "judd":  # MATLAB/Zanca: positives are the distinct fixated pixels of a binary fixation map
-        pos = flat[fixated]
-    ps = torch.sort(pos).values
-    # pixels >= each threshold: one (SIMD) numpy sort of all pixels, then a binary search per threshold
-    sorted_all = np.sort(flat.cpu().numpy())
-    if not np.isfinite(sorted_all[-1]) or not np.isfinite(sorted_all[0]):  # NaN sorts last
-        raise InvalidInputError("saliency map contains NaN or infinite values")
-    all_ge = torch.from_numpy(sorted_all.size - np.searchsorted(sorted_all, ps.cpu().numpy(), side="left"))
-    if variant == "judd":
-        neg_ge = all_ge - _count_ge(ps, flat[fixated])
-        pos_ge = ps.numel() - torch.searchsorted(ps, ps, right=False)
-        tp = pos_ge.double() / ps.numel()
-    else:
-        n = ps.numel()
-        i = torch.arange(n - 1, -1, -1)  # 0-based rank of each ascending threshold in the descending order
-        neg_ge = all_ge - (i + 1 if variant == "mit" else i)
-        tp = (i + 1).double() / n
-    fp = neg_ge.double() / n_neg
-    zero, one = torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64)
-    tp = torch.cat([zero, tp.flip(0), one])
-    fp = torch.cat([zero, fp.flip(0), one])
-    return float(torch.trapezoid(tp, fp))
-
-
-@register_metric("auc_judd", kind="map", metric_class="AUCJudd", higher_is_better=True,
-                 inputs=("saliency", "fixations"),
-                 description="AUC-Judd: thresholds at fixated values, unfixated pixels negative")
-def auc_judd(saliency: Tensor, fixations, *, variant: str = "judd") -> Tensor:
-    """AUC-Judd: ROC area with thresholds at the fixated saliency values and unfixated pixels as negatives.
-
-    ``TP(t) = #fixations with s >= t / #fixations``, ``FP(t) = #unfixated pixels with s >= t / #unfixated pixels``,
-    for every fixated value ``t``, plus the points (0, 0) and (1, 1); trapezoid rule. No random jitter is added:
-    ties are counted exactly (``>=``).
-
-    Args:
-        variant: ``"judd"`` (default; positives one per fixation, as pysaliency ``general_roc(judd=1)``, equal to
-            the MIT MATLAB formula when fixated values are distinct), ``"mit"`` (the MATLAB formula on the
-            binary fixation map: ``TP_i = i / N_fix``, ``FP_i = (#pixels >= t_i - i) / (N_pix - N_fix)``, i 1-based)
-            or ``"zanca"`` (FixaTons/HAT port, which subtracts ``i - 1``: one extra false positive per threshold).
-    """
-    saliency = check_maps(saliency, scan_values=False).cpu()  # the sort below finds NaN/inf
-    if variant not in ("judd", "mit", "zanca"):
-        raise InvalidInputError(f"variant must be 'judd", "mit' or 'zanca', got {variant!r}")
-    xi, yi, valid = fixation_indices(fixations, *saliency.shape)
-    out = [_judd_one(saliency[b], xi[b][valid[b]], yi[b][valid[b]], variant) for b in range(saliency.shape[0])]
-    return torch.tensor(out, dtype=torch.float64)
-
-
-def _auc_pos_neg(pos: Tensor, neg: Tensor) -> float:
-    """All-threshold ROC area = P(pos > neg) + 0.5 P(pos == neg) (the trapezoid over every distinct value)."""
-    if pos.numel() == 0 or neg.numel() == 0:
-        return math.nan
-    # one (SIMD) numpy sort of the negatives, then two binary searches per positive
-    sorted_neg = np.sort(neg.cpu().numpy())
-    p = pos.cpu().numpy()
-    if not (np.isfinite(sorted_neg[-1]) and np.isfinite(sorted_neg[0]) and np.isfinite(p).all()):  # NaN sorts last
-        raise InvalidInputError("saliency map contains NaN or infinite values")
-    less = np.searchsorted(sorted_neg, p, side="left").astype(np.float64)
-    equal = np.searchsorted(sorted_neg, p, side="right") - less
-    return float((less + 0.5 * equal).sum() / p.size / sorted_neg.size)
-
-
-@register_metric("auc", kind="map", metric_class="AUC", higher_is_better=True, inputs=("saliency", "fixations"),
-                 description="ROC area over all thresholds, all pixels negative (exact AUC-Borji)")
-def auc(saliency: Tensor, fixations, *, negatives="all") -> Tensor:
-    """ROC area over all thresholds (every distinct value), positives = saliency at the fixations.
-
-    Args:
-        negatives: ``"all"`` pixels (the exact, unsampled form of AUC-Borji; pysaliency ``nonfixations='uniform'``),
-            ``"unfixated"`` pixels, or explicit negative locations (Scanpaths or ``(x, y)`` ``[B, M]``, NaN padded)
-            such as fixations from other images (shuffled AUC).
-    """
-    explicit = not isinstance(negatives, str)
-    saliency = check_maps(saliency, scan_values=False).cpu()  # the sort finds NaN/inf; explicit: read pixels only
-    pos, valid, xi, yi = _points(saliency, fixations)
-    b, _, w = saliency.shape
-    if not explicit:
-        if negatives not in ("all", "unfixated"):
-            raise InvalidInputError(f"negatives must be 'all", "unfixated' or explicit locations, got {negatives!r}")
-        out = []
-        for i in range(b):
-            flat = saliency[i].reshape(-1)
-            if negatives == "unfixated":
-                keep = torch.ones_like(flat, dtype=torch.bool)
-                keep[(yi[i] * w + xi[i])[valid[i]]] = False
-                flat = flat[keep]
-            out.append(_auc_pos_neg(pos[i][valid[i]], flat))
-        return torch.tensor(out, dtype=torch.float64)
-    neg, nvalid, _, _ = _points(saliency, negatives, name="negatives")
-    check_values(pos, valid, "saliency")
-    check_values(neg, nvalid, "saliency")
-    return torch.tensor([_auc_pos_neg(pos[i][valid[i]], neg[i][nvalid[i]]) for i in range(b)], dtype=torch.float64)
-
-
-@register_metric("shuffled_auc", kind="map", metric_class="ShuffledAUC", higher_is_better=True,
-                 inputs=("saliency", "fixations", "other_fixations"),
-                 description="shuffled AUC: fixations on other images negative")
-def shuffled_auc(saliency: Tensor, fixations, other_fixations) -> Tensor:
-    """Shuffled AUC: all-threshold ROC area with negatives = fixations recorded on other images (given explicitly,
-    one row per map), which discounts centre bias. See :func:`auc`."""
-    return auc(saliency, fixations, negatives=other_fixations)
-
-
-@register_metric("auc_borji", kind="map", metric_class="AUCBorji", higher_is_better=True,
-                 inputs=("saliency", "fixations"),
-                 description="AUC-Borji: random pixels negative, 100 splits")
-def auc_borji(saliency: Tensor, fixations, *, n_splits: int = 100, step: float = 0.1,
-              generator: torch.Generator | None = None, seed: int = 0) -> Tensor:
-    """AUC-Borji (MIT MATLAB definition): the map is rescaled to [0, 1]; for each of ``n_splits`` splits, as many
-    uniformly random pixels (with replacement) as fixations are negatives; thresholds ``0:step:max``; trapezoid
-    with (0, 0) and (1, 1); mean over splits. Random: pass ``generator`` or ``seed`` for reproducible values
-    (the exact expectation is :func:`auc` with ``negatives="all"``)."""
-    saliency = check_maps(saliency)
-    if n_splits < 1 or not step > 0:
-        raise InvalidInputError(f"n_splits must be >= 1 and step > 0, got {n_splits}, {step}")
-    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    pos, valid, _, _ = _points(saliency, fixations)
-    b = saliency.shape[0]
-    flat = saliency.flatten(1)
-    low, high = flat.min(dim=1, keepdim=True).values, flat.max(dim=1, keepdim=True).values
-    span = high - low
-    norm = torch.where(span > 0, (flat - low) / torch.where(span > 0, span, torch.ones_like(span)),
-                       torch.zeros_like(flat))
-    pos = torch.where(span > 0, (pos - low) / torch.where(span > 0, span, torch.ones_like(span)),
-                      torch.zeros_like(pos))
-    # a common grid 0, step, ... up to 1: thresholds above a split's maximum only add (0, 0) points (no area)
-    thresholds = torch.arange(0, 1 + step / 2, step, dtype=torch.float64).flip(0)
-    out = []
-    for i in range(b):
-        p = pos[i][valid[i]]
-        n = p.numel()
-        if n == 0:
-            out.append(math.nan)
-            continue
-        idx = torch.randint(0, flat.shape[1], (n_splits, n), generator=gen)
-        neg = norm[i][idx]  # [splits, n]
-        tp = (p[None, :] >= thresholds[:, None]).double().mean(dim=1)  # [T]
-        fp = (neg[:, None, :] >= thresholds[None, :, None]).double().mean(dim=2)  # [splits, T]
-        zeros, ones = torch.zeros(n_splits, 1, dtype=torch.float64), torch.ones(n_splits, 1, dtype=torch.float64)
-        tp_all = torch.cat([zeros, tp[None].expand(n_splits, -1), ones], dim=1)
-        fp_all = torch.cat([zeros, fp, ones], dim=1)
-        out.append(float(torch.trapezoid(tp_all, fp_all, dim=1).mean()))
-    return torch.tensor(out, dtype=torch.float64)
+# AUC-Judd, AUC, shuffled AUC and AUC-Borji live in gazekit.metrics.functional.roc (re-exported here).
 
 
 # ---------------------------------------------------------------------------------------------------- likelihood
