@@ -1,0 +1,137 @@
+"""The static saliency model, trainable: :class:`SaliencyModel` is :class:`gazekit.models.saliency_core.SaliencyNet`
+(see there for the model) plus training by fixation log-likelihood as a LightningModule.
+
+Train with :class:`gazekit.models.saliency_data.SaliencyDataModule` (``gazekit train --config
+configs/saliency_freeview.yaml``); ``python -m gazekit.models.saliency export CKPT OUT`` writes the weights-only
+file the package ships. Registered models: ``saliency`` (a fresh model or a checkpoint path) and
+``saliency-freeview`` (shipped, trained on OSIE + EyeCrowd + NUS-SUN500).
+
+Training likelihood: each image's density is evaluated on a pixel grid twice as fine as the readout grid (so the
+loss sees the bilinear upsampling); ``ig_uniform_bits`` is the mean log-density per fixation relative to the
+uniform density, in bits (independent of the image size).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.cli import OptimizerCallable
+from torch import Tensor
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.registry import register_model
+from gazekit.models.saliency_core import LN2, SaliencyNet
+from gazekit.models.saliency_features import GROUPS, grid_shape
+from gazekit.paths import WEIGHTS_DIR
+
+# Shipped weights: tag -> (file in gazekit/weights, sha256 of its bytes). Checked on every load.
+SHIPPED: dict[str, tuple[str, str]] = {}
+
+
+class SaliencyModel(SaliencyNet, pl.LightningModule):
+    """:class:`SaliencyNet` with training (arguments as there, plus ``optimizer``: an OptimizerCallable, default
+    AdamW lr 3e-3, weight decay 1e-3)."""
+
+    def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
+                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015,
+                 optimizer: OptimizerCallable | None = None):
+        super().__init__(groups=tuple(groups), backbone_side=backbone_side, grid=grid, hidden=hidden,
+                         dropout=dropout, blur_init=blur_init)
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer_factory = optimizer
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if "deep" in self.groups and dm is not None and hasattr(dm, "split"):
+            self.fit_deep_statistics(dm.split("train"))
+
+    @torch.no_grad()
+    def fit_deep_statistics(self, items: list[dict], max_images: int = 128) -> None:
+        """Per-channel mean and standard deviation of the backbone levels over (up to ``max_images``) training
+        images, used to standardise them."""
+        key = f"deep{self.cfg.backbone_side}"
+        for k in range(3):
+            levels = [it["features"][key][k].float().flatten(1) for it in items[:max_images]]
+            if not levels:
+                return
+            cat = torch.cat(levels, 1)
+            getattr(self, f"deep_mean{k}").copy_(cat.mean(1))
+            getattr(self, f"deep_std{k}").copy_(cat.std(1) + 1e-3)
+
+    def batch_log_likelihood(self, batch: dict) -> Tensor:
+        """Per-fixation log-density relative to uniform (nats) of a :func:`collate_same_size` batch, on the
+        training grid (twice as fine as the readout grid); fixations of all images concatenated."""
+        feats = batch["features"]
+        gh, gw = grid_shape(*feats["size"], self.cfg.grid)
+        th, tw = 2 * gh, 2 * gw
+        ld = self.log_density(feats, (th, tw))
+        out = []
+        for b, uv in enumerate(batch["fixations"]):
+            uv = uv.to(ld.device)
+            xi = (uv[:, 0] * tw).long().clamp(0, tw - 1)
+            yi = (uv[:, 1] * th).long().clamp(0, th - 1)
+            out.append(ld[b, yi, xi])
+        return torch.cat(out) + math.log(th * tw)
+
+    def _step(self, batch: dict, stage: str) -> Tensor:
+        if not isinstance(batch, dict) or "features" not in batch:
+            raise InvalidInputError("SaliencyModel trains on SaliencyDataModule batches (collate_same_size)")
+        ll = self.batch_log_likelihood(batch)
+        loss = -ll.mean()
+        sync = stage != "train"
+        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=len(ll), sync_dist=sync)
+        self.log(f"{stage}/ig_uniform_bits", ll.mean() / LN2, prog_bar=True, batch_size=len(ll), sync_dist=sync)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        return self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        return self._step(batch, "test")
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.optimizer_factory:
+            return self.optimizer_factory(params)
+        return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-3)
+
+
+def load_shipped(tag: str, cls: type = SaliencyNet):
+    if tag not in SHIPPED:
+        raise InvalidInputError(f"unknown saliency weights {tag!r}; shipped: {', '.join(SHIPPED) or 'none'}")
+    fname, digest = SHIPPED[tag]
+    path = WEIGHTS_DIR / fname
+    if not path.is_file():
+        raise InvalidInputError(f"shipped saliency weights {str(path)!r} are missing from this installation")
+    return cls.from_file(path, sha256=digest)
+
+
+@register_model("saliency", predicts=("density",), inputs=("image",), weights=tuple(SHIPPED),
+                description="static saliency: image -> normalised fixation log-density (DeepGaze II recipe)")
+def saliency(pretrained: str | None = None, **kwargs) -> SaliencyModel:
+    """``pretrained``: a shipped tag, a weights/checkpoint path, or None (fresh model, for training)."""
+    if pretrained:
+        return load_shipped(pretrained, SaliencyModel) if pretrained in SHIPPED \
+            else SaliencyModel.from_file(pretrained)
+    return SaliencyModel(**kwargs)
+
+
+def export(checkpoint: str, out: str) -> str:
+    """Write the weights-only file the package ships from a training checkpoint; returns its sha256."""
+    digest = SaliencyNet.from_file(checkpoint).save_weights(out)
+    print(f"{out}: sha256 {digest} ({Path(out).stat().st_size / 1e3:.1f} kB)")
+    return digest
+
+
+if __name__ == "__main__":  # python -m gazekit.models.saliency export CKPT OUT
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "export":
+        sys.exit("usage: python -m gazekit.models.saliency export CHECKPOINT OUT.pt")
+    export(sys.argv[2], sys.argv[3])

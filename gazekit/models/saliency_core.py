@@ -1,0 +1,210 @@
+"""Static saliency: image -> an exactly normalised, smooth log-density of fixations at the image's own resolution.
+
+The DeepGaze II / IIE recipe on evidence that needs no download (:mod:`gazekit.models.saliency_features`):
+
+1. features on a grid whose longer side has ``grid`` cells (aspect kept): hand-crafted multi-scale contrast, Haar
+   face detections, PP-OCRv4 text probability and the frozen backbone of the shipped ``tpp-osie`` model (its three
+   levels projected by 1x1 convolutions and upsampled bilinearly to the grid), as chosen by ``groups``;
+2. a small readout (1x1 conv -> GELU -> 3x3 conv -> GELU -> 1x1 conv) giving one logit per grid cell;
+3. a Gaussian blur with a learned width;
+4. bilinear upsampling of the logits to the output size (so the density has no cell blocks), plus a learned weight
+   times a learned centre-bias log-density (a 2-D Gaussian in image-normalised coordinates, evaluated at every
+   output pixel);
+5. a softmax over all output pixels: ``log p(x, y)`` per pixel, summing to exactly 1 in probability.
+
+Trained by fixation log-likelihood (:mod:`gazekit.models.saliency`). This module has no Lightning import so that
+``gazekit predict --maps`` starts fast; the backbone is the one inside the shipped ``tpp-osie`` file
+(sha256-checked, run from its frozen graph), so a saliency weights file holds only the readout (a few kB).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.saliency_features import GROUPS, N_FACES, N_LOW, N_TEXT, extract, grid_shape
+
+LN2 = math.log(2.0)
+MAP_CHANNELS = {"low": N_LOW, "faces": N_FACES, "text": N_TEXT}
+DEEP_CHANNELS = (64, 128, 256)  # the tpp-osie backbone (LCNet-0.5) levels at strides 8, 16, 32
+FORMAT = "gazekit-saliency"
+
+
+def map_slices(cached_groups: list[str]) -> dict[str, slice]:
+    """Channel slice of each group inside a ``maps`` tensor holding ``cached_groups`` (in GROUPS order)."""
+    out, start = {}, 0
+    for g in cached_groups:
+        out[g] = slice(start, start + MAP_CHANNELS[g])
+        start += MAP_CHANNELS[g]
+    return out
+
+
+class SaliencyNet(nn.Module):
+    """The static saliency network (see module docstring).
+
+    Args:
+        groups: feature groups used, from ``("low", "faces", "text", "deep")``.
+        backbone_side: longer side (px) of the image given to the backbone (256: as tpp-osie was trained; 384).
+        grid: readout cells on the longer side (80: 10 px cells on an 800 x 600 image).
+        hidden: readout width. dropout: channel dropout in the readout (training only).
+        blur_init: initial blur sigma as a fraction of the longer side.
+    """
+
+    def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
+                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015):
+        super().__init__()
+        groups = tuple(g for g in GROUPS if g in groups)
+        if not groups:
+            raise InvalidInputError("the saliency model needs at least one feature group")
+        self.cfg = SimpleNamespace(groups=list(groups), backbone_side=int(backbone_side), grid=int(grid),
+                                   hidden=int(hidden), dropout=float(dropout), blur_init=float(blur_init))
+        n_maps = sum(MAP_CHANNELS[g] for g in groups if g in MAP_CHANNELS)
+        self.map_in = nn.Conv2d(n_maps, hidden, 1) if n_maps else None
+        if "deep" in groups:
+            self.deep_in = nn.ModuleList(nn.Conv2d(c, hidden, 1) for c in DEEP_CHANNELS)
+            for k, c in enumerate(DEEP_CHANNELS):  # per-channel standardisation, set from training images
+                self.register_buffer(f"deep_mean{k}", torch.zeros(c))
+                self.register_buffer(f"deep_std{k}", torch.ones(c))
+        self.readout = nn.Sequential(nn.GELU(), nn.Dropout2d(dropout), nn.Conv2d(hidden, hidden, 3, padding=1),
+                                     nn.GELU(), nn.Conv2d(hidden, 1, 1))
+        self.log_blur = nn.Parameter(torch.tensor(math.log(blur_init)))
+        self.cb_mean = nn.Parameter(torch.tensor([0.5, 0.5]))
+        self.cb_log_std = nn.Parameter(torch.log(torch.tensor([0.2, 0.2])))
+        self.cb_rho = nn.Parameter(torch.tensor(0.0))
+        self.cb_weight = nn.Parameter(torch.tensor(1.0))
+        self._backbone = None
+
+    # ------------------------------------------------------------------ features
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(self.cfg.groups)
+
+    def backbone(self):
+        """The frozen tpp-osie backbone (loaded on first use, sha256-checked; not part of this model's weights)."""
+        if self._backbone is None:
+            from gazekit.models.tpp_core import load_shipped
+
+            self._backbone = [load_shipped("osie", frozen=True).backbone.eval()]
+        return self._backbone[0]
+
+    def features(self, image: Tensor) -> dict:
+        """Features of one image ``[3, H, W]`` in the layout of the feature cache (all needed groups)."""
+        maps = [g for g in self.groups if g != "deep"]
+        out = extract(image, tuple(maps), self.cfg.grid)
+        item = {"maps": out["maps"], "groups": maps, "size": list(image.shape[-2:])}
+        if "deep" in self.groups:
+            side = self.cfg.backbone_side
+            item[f"deep{side}"] = extract(image, ("deep",), self.cfg.grid, self.backbone(), side)["deep"]
+        return item
+
+    def grid_logits(self, item: dict) -> Tensor:
+        """Features of one image (maps ``[C, gh, gw]``, levels ``[C_i, h_i, w_i]``) or of a batch of same-size
+        images (a leading batch dimension everywhere) -> readout logits ``[B, 1, gh, gw]`` after the blur."""
+        h, w = item["size"]
+        gh, gw = grid_shape(h, w, self.cfg.grid)
+        x = 0.0
+        if self.map_in is not None:
+            slices = map_slices(list(item["groups"]))
+            maps = item["maps"]
+            maps = torch.cat([maps[..., slices[g], :, :] for g in self.groups if g in MAP_CHANNELS], -3).float()
+            maps = maps[None] if maps.dim() == 3 else maps
+            if maps.shape[-2:] != (gh, gw):
+                maps = F.interpolate(maps, size=(gh, gw), mode="bilinear", align_corners=False)
+            x = self.map_in(maps)
+        if "deep" in self.groups:
+            levels = item.get(f"deep{self.cfg.backbone_side}")
+            if levels is None:
+                raise InvalidInputError(f"features lack the backbone at side {self.cfg.backbone_side}")
+            for k, (conv, level) in enumerate(zip(self.deep_in, levels)):
+                level = level[None] if level.dim() == 3 else level
+                mean, std = getattr(self, f"deep_mean{k}"), getattr(self, f"deep_std{k}")
+                z = (level.float() - mean[:, None, None]) / std[:, None, None]
+                x = x + F.interpolate(conv(z), size=(gh, gw), mode="bilinear", align_corners=False)
+        logits = self.readout(x)
+        return self.blur(logits, max(gh, gw))
+
+    def blur(self, logits: Tensor, long_side: int) -> Tensor:
+        """Gaussian blur of ``[B, 1, gh, gw]`` with the learned width (a fraction of the longer side)."""
+        sigma = self.log_blur.exp() * long_side
+        radius = max(1, min(int(math.ceil(3 * float(sigma.detach()))), long_side // 2))
+        grid = torch.arange(-radius, radius + 1, dtype=logits.dtype, device=logits.device)
+        k = torch.exp(-0.5 * (grid / sigma) ** 2)
+        k = k / k.sum()
+        x = F.pad(logits, (radius, radius, 0, 0), mode="replicate")
+        x = F.conv2d(x, k.view(1, 1, 1, -1))
+        x = F.pad(x, (0, 0, radius, radius), mode="replicate")
+        return F.conv2d(x, k.view(1, 1, -1, 1))
+
+    def centre_bias(self, out_h: int, out_w: int) -> Tensor:
+        """``[out_h, out_w]`` log-density (up to a constant) of the learned centre-bias Gaussian at pixel centres."""
+        dev = self.cb_mean.device
+        v = (torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5) / out_h
+        u = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) / out_w
+        su, sv = self.cb_log_std.exp()
+        rho = torch.tanh(self.cb_rho)
+        du, dv = (u[None] - self.cb_mean[0]) / su, (v[:, None] - self.cb_mean[1]) / sv
+        return -(du ** 2 - 2 * rho * du * dv + dv ** 2) / (2 * (1 - rho ** 2))
+
+    def log_density(self, item: dict, out_size: tuple[int, int] | None = None) -> Tensor:
+        """Per-pixel log-probabilities (logsumexp over the pixels = 0): ``[out_h, out_w]`` for one image's
+        features, ``[B, out_h, out_w]`` for a batch of same-size images; default size: the image's own."""
+        out_h, out_w = out_size or tuple(item["size"])
+        logits = F.interpolate(self.grid_logits(item), size=(out_h, out_w), mode="bilinear", align_corners=False)
+        total = logits[:, 0] + self.cb_weight * self.centre_bias(out_h, out_w)
+        out = F.log_softmax(total.flatten(1), 1).view(-1, out_h, out_w)
+        return out[0] if item["maps"].dim() == 3 else out
+
+    @torch.no_grad()
+    def predict_log_density(self, image: Tensor) -> Tensor:
+        """``[3, H, W]`` RGB in [0, 1] -> ``[H, W]`` float64 log-density per pixel (sums to 1 over the pixels)."""
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise InvalidInputError(f"expected an image [3, H, W], got shape {tuple(image.shape)}")
+        was = self.training
+        self.eval()
+        try:
+            ld = self.log_density(self.features(image)).double()
+        finally:
+            self.train(was)
+        return ld - torch.logsumexp(ld.flatten(), 0)
+
+    # ------------------------------------------------------------------ persistence
+    def save_weights(self, path: str | Path) -> str:
+        """Write hyper-parameters and weights (tensors only: loads with ``weights_only=True``); returns sha256."""
+        from gazekit._atomic import atomic_path
+
+        state = {"format": FORMAT, "version": 1, "hyper_parameters": dict(vars(self.cfg)),
+                 "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
+        with atomic_path(path) as tmp:
+            torch.save(state, str(tmp))
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    @classmethod
+    def from_file(cls, path: str | Path, sha256: str | None = None):
+        """Load a file written by :meth:`save_weights` or a Lightning checkpoint of
+        :class:`gazekit.models.saliency.SaliencyModel`; verify ``sha256`` if given. Never unpickles code."""
+        path = Path(path)
+        if not path.is_file():
+            raise InvalidInputError(f"saliency weights {str(path)!r} do not exist")
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if sha256 and digest != sha256:
+            raise InvalidInputError(f"saliency weights {str(path)!r} are corrupted: sha256 {digest} != recorded "
+                                    f"{sha256}")
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            hp, sd = dict(state["hyper_parameters"]), state["state_dict"]
+        except Exception as err:
+            raise InvalidInputError(f"{str(path)!r} is not a saliency model file: {err}") from err
+        allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init")
+        hp = {k: (tuple(v) if k == "groups" else v) for k, v in hp.items() if k in allowed}
+        sd = {k.removeprefix("net."): v for k, v in sd.items()}
+        model = cls(**hp)
+        model.load_state_dict(sd)
+        return model.eval()

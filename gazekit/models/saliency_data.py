@@ -1,0 +1,237 @@
+"""Training data for the static saliency model: a per-image feature cache and the fixations of each image.
+
+The image evidence (:mod:`gazekit.models.saliency_features`) is fixed (no trainable part), so it is computed once
+per image and cached: ``python -m gazekit.models.saliency_data DATASET OUT_DIR`` writes ``OUT_DIR/<image>.pt`` per
+image (float16 maps; read back with ``torch.load(..., weights_only=True)``, never unpickled). A cache file is written
+atomically and skipped when it exists, so an interrupted run resumes.
+
+:class:`SaliencyDataModule` trains on one or several registered free-viewing datasets: each keeps the fixed image
+split of ``gazekit evaluate`` (``split_by`` over image names, fractions 0.8/0.1/0.1, seed 0), and every batch item
+is one image with all of its fixations in image-normalised coordinates ``(x / W, y / H)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gazekit.errors import InvalidInputError
+from gazekit.models.saliency_features import GROUPS, extract
+
+CACHE_GRID = 80  # grid cells on the longer side of the cached maps (10 px on an 800 x 600 image)
+BACKBONE_SIDES = (256, 384)
+
+
+def cache_path(cache_dir: Path, dataset: str, image: str) -> Path:
+    return Path(cache_dir) / dataset / (Path(image).name + ".pt")
+
+
+def build_cache(dataset: str, cache_dir: Path, images: dict[str, Path] | None = None, limit: int | None = None,
+                groups: tuple[str, ...] = GROUPS) -> int:
+    """Compute and store the features of every image of ``dataset`` (``images``: name -> path, default the
+    registered dataset's image files). Returns the number of images computed (existing files are kept)."""
+    from gazekit._atomic import atomic_path
+    from gazekit.images import load_image
+    from gazekit.models.tpp_core import load_shipped_osie
+
+    if images is None:
+        from gazekit.datasets.registry import load_dataset
+
+        images = load_dataset(dataset).images
+    backbone = load_shipped_osie().backbone.eval() if "deep" in groups else None
+    done = 0
+    t0 = time.time()
+    for k, (name, path) in enumerate(sorted(images.items())[:limit]):
+        out = cache_path(cache_dir, dataset, name)
+        if out.is_file():
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        image = load_image(path)
+        feats = extract(image, tuple(g for g in groups if g != "deep"), CACHE_GRID)
+        item = {"maps": feats["maps"].half(), "size": list(image.shape[-2:]),
+                "groups": [g for g in GROUPS if g in groups and g != "deep"]}
+        if backbone is not None:
+            for side in BACKBONE_SIDES:
+                levels = extract(image, ("deep",), CACHE_GRID, backbone, side)["deep"]
+                item[f"deep{side}"] = [lv.half() for lv in levels]
+        with atomic_path(out) as tmp:
+            torch.save(item, str(tmp))
+        done += 1
+        if done % 25 == 0:
+            print(f"{dataset}: {k + 1}/{len(images)} images, {(time.time() - t0) / done:.2f} s/image", flush=True)
+    return done
+
+
+def load_cached(cache_dir: Path, dataset: str, image: str) -> dict:
+    path = cache_path(cache_dir, dataset, image)
+    if not path.is_file():
+        raise InvalidInputError(f"no cached features {str(path)!r}: run python -m gazekit.models.saliency_data "
+                                f"{dataset} {cache_dir}")
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+class FixationImages(Dataset):
+    """One item per image: cached features, fixations ``[N, 2]`` in image-normalised units, dataset index."""
+
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def size_key(item: dict) -> tuple:
+    """Items with equal keys have features of equal shapes (and can be stacked into one batch)."""
+    f = item["features"]
+    return (tuple(f["size"]), tuple(f["maps"].shape))
+
+
+class SameSizeBatches(torch.utils.data.Sampler):
+    """Batches of at most ``batch_size`` item indices sharing a :func:`size_key`, shuffled (with torch's global
+    generator, seeded by ``seed_everything``) when ``shuffle``."""
+
+    def __init__(self, keys: list, batch_size: int, shuffle: bool):
+        self.groups: dict = {}
+        for i, k in enumerate(keys):
+            self.groups.setdefault(k, []).append(i)
+        self.batch_size, self.shuffle = batch_size, shuffle
+
+    def _batches(self) -> list[list[int]]:
+        out = []
+        for idx in self.groups.values():
+            if self.shuffle:
+                idx = [idx[j] for j in torch.randperm(len(idx)).tolist()]
+            out += [idx[s:s + self.batch_size] for s in range(0, len(idx), self.batch_size)]
+        if self.shuffle:
+            out = [out[j] for j in torch.randperm(len(out)).tolist()]
+        return out
+
+    def __len__(self) -> int:
+        return sum(math.ceil(len(v) / self.batch_size) for v in self.groups.values())
+
+    def __iter__(self):
+        return iter(self._batches())
+
+
+def collate_same_size(items: list[dict]) -> dict:
+    """Stack same-size items: ``{"features": {"maps": [B, C, gh, gw], "deepS": [[B, C_i, h_i, w_i]], "size",
+    "groups"}, "fixations": [N_b, 2] per image, "dataset": [B], "names": [B]}``."""
+    f0 = items[0]["features"]
+    feats = {"size": f0["size"], "groups": f0["groups"], "maps": torch.stack([it["features"]["maps"] for it in items])}
+    for key in f0:
+        if key.startswith("deep"):
+            feats[key] = [torch.stack([it["features"][key][k] for it in items]) for k in range(len(f0[key]))]
+    return {"features": feats, "fixations": [it["fixations"] for it in items],
+            "dataset": torch.tensor([it["dataset"] for it in items]), "names": [it["name"] for it in items]}
+
+
+def image_fixations(scanpaths) -> dict[str, torch.Tensor]:
+    """Image name -> ``[N, 2]`` float32 fixations ``(x / W, y / H)`` of every scanpath on it (valid ones only)."""
+    out: dict[str, list] = {}
+    mask = scanpaths.mask
+    size = scanpaths.image_size
+    for i, name in enumerate(scanpaths.image):
+        m = mask[i]
+        if not m.any():
+            continue
+        uv = torch.stack([scanpaths.x[i][m] / size[i, 0], scanpaths.y[i][m] / size[i, 1]], 1)
+        out.setdefault(name, []).append(uv.float().clamp(0, 1 - 1e-6))
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+class SaliencyDataModule(pl.LightningDataModule):
+    """Images with all their fixations, from one or more registered free-viewing datasets (see module docstring).
+
+    Args:
+        datasets: registered dataset names. cache_dir: the feature cache (``build_cache``); missing entries are
+            computed on first use. fractions, seed: the per-dataset image split. images_per_batch: batch size.
+    """
+
+    def __init__(self, datasets: tuple[str, ...] = ("osie",), cache_dir: str = "outputs/saliency_cache",
+                 fractions: tuple[float, ...] = (0.8, 0.1, 0.1), seed: int = 0, images_per_batch: int = 8,
+                 max_images: int | None = None):
+        super().__init__()
+        self.datasets, self.cache_dir = tuple(datasets), Path(cache_dir)
+        self.fractions, self.seed, self.images_per_batch = tuple(fractions), seed, images_per_batch
+        self.max_images = max_images
+        self._splits: dict[str, list[dict]] | None = None
+        self.train_scanpaths = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits is not None:
+            return
+        from gazekit.datasets.registry import load_dataset
+        from gazekit.datasets.splits import split_keys
+        from gazekit.scanpaths import Scanpaths
+
+        splits: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
+        train_sp = []
+        for d, name in enumerate(self.datasets):
+            data = load_dataset(name)
+            sp = data.scanpaths
+            fix = image_fixations(sp)
+            groups = split_keys(sp.image, self.fractions, self.seed)
+            missing = {n: data.images[n] for g in groups for n in g[: self.max_images] if n in data.images
+                       and not cache_path(self.cache_dir, name, n).is_file()}
+            if missing:
+                build_cache(name, self.cache_dir, missing)
+            for split, names in zip(("train", "val", "test"), groups):
+                for n in names[: self.max_images]:
+                    if n not in data.images or n not in fix:
+                        continue
+                    splits[split].append({"features": load_cached(self.cache_dir, name, n), "fixations": fix[n],
+                                          "dataset": d, "name": n})
+            train_names = set(groups[0][: self.max_images])
+            train_sp.append(sp[[i for i, n in enumerate(sp.image) if n in train_names]])
+        self.train_scanpaths = Scanpaths.concat(train_sp)
+        self._splits = splits
+
+    def split(self, name: str) -> list[dict]:
+        self.setup()
+        return self._splits[name]
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        items = self.split(name)
+        sampler = SameSizeBatches([size_key(it) for it in items], self.images_per_batch, shuffle)
+        return DataLoader(FixationImages(items), batch_sampler=sampler, collate_fn=collate_same_size, num_workers=0)
+
+    def train_dataloader(self):
+        return self._loader("train", True)
+
+    def val_dataloader(self):
+        return self._loader("val", False)
+
+    def test_dataloader(self):
+        return self._loader("test", False)
+
+
+def _main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m gazekit.models.saliency_data",
+                                description="cache the saliency model's image features of a dataset")
+    p.add_argument("dataset")
+    p.add_argument("cache_dir")
+    p.add_argument("--stimuli", default=None, help="a folder of images instead of the registered dataset's")
+    p.add_argument("--limit", type=int, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    images = None
+    if args.stimuli:
+        images = {f.name: f for f in sorted(Path(args.stimuli).iterdir())
+                  if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
+    t0 = time.time()
+    n = build_cache(args.dataset, Path(args.cache_dir), images, args.limit)
+    print(f"{args.dataset}: {n} images cached in {time.time() - t0:.0f} s ({(time.time() - t0) / max(n, 1):.2f} "
+          f"s/image)")
+
+
+if __name__ == "__main__":
+    _main()
