@@ -9,7 +9,7 @@ and scored per dataset on ``--split``: spatial information gain over the centre-
 dataset's training scanpaths (bits per fixation, every fixation, the model's density at the image's own
 resolution), and the same gain of the leave-one-subject-out human density (``gazekit.evaluation.freeview``'s
 ``loso_kde_gain``: Gaussian KDE of the other subjects, 1 degree, 10 % centre bias). Training time per variant is
-printed. ``--save PATH`` writes the first variant's weights (``SaliencyNet.save_weights``).
+printed. ``--save PATH`` writes the first variant's weights (``SaliencyNet.save_checkpoint``).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main(argv=None) -> None:
         sp = data.scanpaths
         train_names = {it["name"] for it in dm.split("train") if it["dataset"] == d}
         cb = FreeviewBaseline("centre-bias").fit(sp[[i for i, n in enumerate(sp.image) if n in train_names]])
-        evaluated = [it for it in dm.split(args.split) if it["dataset"] == d]
+        evaluated = [it for it in dm.split(args.split, loaded=True) if it["dataset"] == d]
         names = {it["name"] for it in evaluated}
         by_image: dict = {}
         for i, n in enumerate(sp.image):
@@ -134,9 +134,9 @@ def main(argv=None) -> None:
         torch.manual_seed(0)
         model = SaliencyModel(**VARIANTS[v])
         print(f"variant {v}: {VARIANTS[v]}", flush=True)
-        secs = train(model, dm.split("train"), args.epochs)
+        secs = train(model, dm.split("train", loaded=True), args.epochs)
         if args.save and v == args.variants[0]:
-            digest = model.save_weights(args.save)
+            digest = model.save_checkpoint(args.save)
             print(f"  saved {args.save} (sha256 {digest})")
         for name, (evaluated, human, cb, ppd) in per_dataset.items():
             res = score(model, evaluated, human, cb, ppd, with_human=name not in human_done)

@@ -4,6 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pip install -q torch==2.14.1 torchvision==0.29.1
 pip install -q -e ".[test,docs]"
+# The PP-OCRv4 text detector of the saliency model ships inside this wheel (models/ch_PP-OCRv4_det_infer.onnx);
+# --no-deps: gazekit runs the .onnx file with onnxruntime itself, and the wheel's own requirements would pull in
+# opencv-python (not headless) next to opencv-python-headless.
+pip install -q --no-deps rapidocr-onnxruntime==1.4.4
 # Test-only oracles with awkward packaging: pysaliency needs setuptools<81 (pkg_resources) to build;
 # gazeparser (GPL, ScanMatch oracle) is installed without its wxPython dependency and only imported by tests.
 pip install -q "setuptools<81" Cython

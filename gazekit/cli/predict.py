@@ -8,6 +8,11 @@ are skipped, counted and listed. Images are read as displayed (EXIF orientation 
 white); images longer than ``--max-side`` px are predicted on a copy of that size (the models work at a few
 hundred px) and the scanpaths are reported in the original pixels. Works offline.
 
+``--maps`` also writes the static fixation density of each image (the ``saliency`` family: image -> normalised
+log-density per pixel; ``--map-model``, default ``saliency-freeview``): ``<stem>_saliency.npy`` (float32 natural-log
+density per pixel, ``H x W`` as the image (as its ``--max-side`` copy when longer), summing to 1 in probability) and ``<stem>_saliency.png`` (the image and the map in bits
+over uniform, with a colour bar). A density-only model given as ``--model`` writes these maps and no scanpaths.
+
 Model specs (``--model``): a registered name (``gazekit models``), ``NAME:WEIGHTS`` (a weight tag or a checkpoint
 path for that model), or a path to any gazekit checkpoint file (its ``format`` field names the model). Checkpoint
 files are read without running code from them; ``--trust-checkpoint`` lifts that for a file you trust.
@@ -31,6 +36,7 @@ DESCRIPTION = (
     "that size. --model is a registered name (see 'gazekit models'), NAME:WEIGHTS, or a checkpoint file (read "
     "without running code from it; --trust-checkpoint lifts that for a file you trust). Works offline.")
 DEFAULT_MODEL = "tpp-osie"
+DEFAULT_MAP_MODEL = "saliency-freeview"
 
 
 def add_arguments(p) -> None:
@@ -63,6 +69,10 @@ def add_arguments(p) -> None:
     from gazekit.cli._device import add_device_option
 
     add_device_option(p)
+    p.add_argument("--maps", action="store_true",
+                   help="also write each image's static fixation log-density (.npy) and a PNG with a colour bar")
+    p.add_argument("--map-model", default=None,
+                   help=f"the static density model for --maps (default {DEFAULT_MAP_MODEL})")
 
 
 def _read_boxes(path: str | None, image_name: str):
@@ -174,6 +184,16 @@ def _listing(paths: list, limit: int = 10) -> str:
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
+def write_maps(model, image, stem: Path, label: str, plots: bool = True) -> None:
+    """``<stem>_saliency.npy`` (float32 log-density per pixel) and, with ``plots``, ``<stem>_saliency.png``."""
+    from gazekit.plotting.maps import plot_log_density_map, save_log_density
+
+    ld = model.predict_log_density(image)
+    save_log_density(ld, stem.parent / f"{stem.name}_saliency.npy")
+    if plots:
+        plot_log_density_map(image, ld, stem.parent / f"{stem.name}_saliency.png", title=f"{label}: static density")
+
+
 def run(args) -> int:
     """Predict scanpaths on image files and folders and write the table and the overlay and density PNGs.
     Returns the exit status."""
@@ -202,6 +222,14 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = model_to(load_predictor(args.model, trust=args.trust_checkpoint), device)
+    density_only = not hasattr(model, "predict_scanpaths")
+    map_model = None
+    if args.maps or density_only:
+        map_model = model if density_only and args.map_model is None else load_predictor(
+            args.map_model or DEFAULT_MAP_MODEL, trust=args.trust_checkpoint)
+        if not hasattr(map_model, "predict_log_density"):
+            raise InvalidInputError(f"--map-model {args.map_model or DEFAULT_MAP_MODEL!r} gives no static density "
+                                    "(use a 'saliency' model)")
     results, unreadable = [], []
     with new_progress() as progress:
         task = progress.add_task("predicting", total=len(images))
@@ -215,6 +243,14 @@ def run(args) -> int:
                 progress.advance(task)
                 continue
             scale = image.shape[-1] / width
+            if map_model is not None:
+                stem = str(Path(name).with_suffix("")).replace("/", "__")
+                write_maps(map_model, image, out / stem, args.map_model or (
+                    args.model if density_only else DEFAULT_MAP_MODEL), plots=not args.no_plots)
+            if density_only:
+                results.append(None)
+                progress.advance(task)
+                continue
             with torch.no_grad():
                 sp = model.predict_scanpaths(build_request(image.to(device), name, args, scale)).to("cpu")
             if scale != 1.0:
@@ -240,6 +276,9 @@ def run(args) -> int:
               f"{_listing(unreadable)}", file=sys.stderr)
     if not results:
         raise InvalidInputError("no image could be read: nothing predicted")
+    if density_only:
+        print(f"wrote static density maps for {len(results)} image(s) to {out}/")
+        return 0
     table = Scanpaths.concat(results).to_table()
     from gazekit.scanpaths import write_table
 

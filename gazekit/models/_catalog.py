@@ -119,6 +119,15 @@ CATALOG = {
         'default_weights': None,
         'weight_specs': (),
     },
+    'saliency': {
+        'predicts': ('density',),
+        'inputs': ('image',),
+        'weights': (),
+        'description': 'static saliency: image -> normalised fixation log-density (DeepGaze II recipe)',
+        'module': 'gazekit.models.saliency',
+        'default_weights': None,
+        'weight_specs': (),
+    },
     'search-centre-out': {
         'predicts': ('positions', 'durations', 'stop'),
         'inputs': ('image', 'target_box'),

@@ -22,13 +22,12 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.registry import register_model
+from gazekit.models.registry import WeightSpec, register_model
 from gazekit.models.saliency_core import LN2, SaliencyNet
 from gazekit.models.saliency_features import GROUPS, grid_shape
-from gazekit.paths import WEIGHTS_DIR
 
-# Shipped weights: tag -> (file in gazekit/weights, sha256 of its bytes). Checked on every load.
-SHIPPED: dict[str, tuple[str, str]] = {}
+# Shipped weights (sha256-checked on every load by the registry).
+SHIPPED: tuple[WeightSpec, ...] = ()
 
 
 class SaliencyModel(SaliencyNet, pl.LightningModule):
@@ -46,7 +45,11 @@ class SaliencyModel(SaliencyNet, pl.LightningModule):
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         if "deep" in self.groups and dm is not None and hasattr(dm, "split"):
-            self.fit_deep_statistics(dm.split("train"))
+            from gazekit.models.saliency_data import FixationImages
+
+            train = dm.split("train")
+            data = FixationImages(train[:: max(1, len(train) // 64)], dm.cache_dir)  # up to ~64 spread images
+            self.fit_deep_statistics([data[i] for i in range(len(data))])
 
     @torch.no_grad()
     def fit_deep_statistics(self, items: list[dict], max_images: int = 128) -> None:
@@ -102,29 +105,22 @@ class SaliencyModel(SaliencyNet, pl.LightningModule):
         return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-3)
 
 
-def load_shipped(tag: str, cls: type = SaliencyNet):
-    if tag not in SHIPPED:
-        raise InvalidInputError(f"unknown saliency weights {tag!r}; shipped: {', '.join(SHIPPED) or 'none'}")
-    fname, digest = SHIPPED[tag]
-    path = WEIGHTS_DIR / fname
-    if not path.is_file():
-        raise InvalidInputError(f"shipped saliency weights {str(path)!r} are missing from this installation")
-    return cls.from_file(path, sha256=digest)
+FORMATS = (SaliencyNet.checkpoint_format, "gazekit.models.saliency.SaliencyModel")
 
 
-@register_model("saliency", predicts=("density",), inputs=("image",), weights=tuple(SHIPPED),
+@register_model("saliency", predicts=("density",), inputs=("image",), weights=SHIPPED, formats=FORMATS,
                 description="static saliency: image -> normalised fixation log-density (DeepGaze II recipe)")
-def saliency(pretrained: str | None = None, **kwargs) -> SaliencyModel:
-    """``pretrained``: a shipped tag, a weights/checkpoint path, or None (fresh model, for training)."""
-    if pretrained:
-        return load_shipped(pretrained, SaliencyModel) if pretrained in SHIPPED \
-            else SaliencyModel.from_file(pretrained)
+def saliency(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
+    """A fresh model from ``kwargs`` (for training) or one read from a checkpoint (``pretrained=`` a shipped tag or
+    a checkpoint path; see :func:`gazekit.models.create_model`)."""
+    if checkpoint is not None:
+        return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
     return SaliencyModel(**kwargs)
 
 
 def export(checkpoint: str, out: str) -> str:
     """Write the weights-only file the package ships from a training checkpoint; returns its sha256."""
-    digest = SaliencyNet.from_file(checkpoint).save_weights(out)
+    digest = SaliencyNet.from_file(checkpoint).save_checkpoint(out)
     print(f"{out}: sha256 {digest} ({Path(out).stat().st_size / 1e3:.1f} kB)")
     return digest
 

@@ -19,7 +19,6 @@ Trained by fixation log-likelihood (:mod:`gazekit.models.saliency`). This module
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -89,9 +88,14 @@ class SaliencyNet(nn.Module):
     def backbone(self):
         """The frozen tpp-osie backbone (loaded on first use, sha256-checked; not part of this model's weights)."""
         if self._backbone is None:
-            from gazekit.models.tpp_core import load_shipped
+            from gazekit.models.registry import catalog_weight_spec
+            from gazekit.models.tpp_core import load_fast
 
-            self._backbone = [load_shipped("osie", frozen=True).backbone.eval()]
+            spec = catalog_weight_spec("tpp-osie", "osie")
+            if spec is None:
+                raise InvalidInputError("the 'deep' features need the shipped tpp-osie weights, which this "
+                                        "installation does not list")
+            self._backbone = [load_fast(spec.path, spec.sha256).backbone.eval()]
         return self._backbone[0]
 
     def features(self, image: Tensor) -> dict:
@@ -175,36 +179,41 @@ class SaliencyNet(nn.Module):
         return ld - torch.logsumexp(ld.flatten(), 0)
 
     # ------------------------------------------------------------------ persistence
-    def save_weights(self, path: str | Path) -> str:
-        """Write hyper-parameters and weights (tensors only: loads with ``weights_only=True``); returns sha256."""
-        from gazekit._atomic import atomic_path
+    checkpoint_format = FORMAT
+
+    def save_checkpoint(self, path: str | Path) -> str:
+        """Write hyper-parameters and weights (tensors and plain values only: the weights-only reader loads it),
+        atomically; returns the file's sha256."""
+        from gazekit.models._checkpoint import save_torch
 
         state = {"format": FORMAT, "version": 1, "hyper_parameters": dict(vars(self.cfg)),
                  "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()}}
-        with atomic_path(path) as tmp:
-            torch.save(state, str(tmp))
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return save_torch(state, path)
 
     @classmethod
-    def from_file(cls, path: str | Path, sha256: str | None = None):
-        """Load a file written by :meth:`save_weights` or a Lightning checkpoint of
-        :class:`gazekit.models.saliency.SaliencyModel`; verify ``sha256`` if given. Never unpickles code."""
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"saliency weights {str(path)!r} do not exist")
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if sha256 and digest != sha256:
-            raise InvalidInputError(f"saliency weights {str(path)!r} are corrupted: sha256 {digest} != recorded "
-                                    f"{sha256}")
+    def from_checkpoint(cls, state: dict, *, source: str = "checkpoint", **overrides):
+        """Build from a checkpoint dict (a :meth:`save_checkpoint` file or a Lightning ``.ckpt`` of
+        :class:`gazekit.models.saliency.SaliencyModel`)."""
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
             hp, sd = dict(state["hyper_parameters"]), state["state_dict"]
         except Exception as err:
-            raise InvalidInputError(f"{str(path)!r} is not a saliency model file: {err}") from err
+            raise InvalidInputError(f"{source!r} is not a saliency model checkpoint: {err!r}") from err
         allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init")
-        hp = {k: (tuple(v) if k == "groups" else v) for k, v in hp.items() if k in allowed}
-        sd = {k.removeprefix("net."): v for k, v in sd.items()}
+        hp = {k: (tuple(v) if k == "groups" else v) for k, v in {**hp, **overrides}.items() if k in allowed}
         model = cls(**hp)
         model.load_state_dict(sd)
         return model.eval()
+
+    @classmethod
+    def from_file(cls, path: str | Path, sha256: str | None = None, trust: bool = False):
+        """Load a :meth:`save_checkpoint` file or a Lightning checkpoint (weights-only reader); verify ``sha256``
+        if given."""
+        from gazekit.models._checkpoint import read_checkpoint
+
+        state, _ = read_checkpoint(path, sha256=sha256, trust=trust)
+        return cls.from_checkpoint(state, source=str(path))
+
+
+def load_fast(path: str | Path, sha256: str) -> SaliencyNet:
+    """Shipped saliency weights for inference only (the registry's fast loader: no Lightning import)."""
+    return SaliencyNet.from_file(path, sha256=sha256)

@@ -33,21 +33,21 @@ def cache_path(cache_dir: Path, dataset: str, image: str) -> Path:
 
 
 def build_cache(dataset: str, cache_dir: Path, images: dict[str, Path] | None = None, limit: int | None = None,
-                groups: tuple[str, ...] = GROUPS) -> int:
+                groups: tuple[str, ...] = GROUPS, reverse: bool = False) -> int:
     """Compute and store the features of every image of ``dataset`` (``images``: name -> path, default the
     registered dataset's image files). Returns the number of images computed (existing files are kept)."""
     from gazekit._atomic import atomic_path
     from gazekit.images import load_image
-    from gazekit.models.tpp_core import load_shipped_osie
+    from gazekit.models.saliency_core import SaliencyNet
 
     if images is None:
         from gazekit.datasets.registry import load_dataset
 
         images = load_dataset(dataset).images
-    backbone = load_shipped_osie().backbone.eval() if "deep" in groups else None
+    backbone = SaliencyNet(groups=("deep",)).backbone() if "deep" in groups else None
     done = 0
     t0 = time.time()
-    for k, (name, path) in enumerate(sorted(images.items())[:limit]):
+    for k, (name, path) in enumerate(sorted(images.items(), reverse=reverse)[:limit]):
         out = cache_path(cache_dir, dataset, name)
         if out.is_file():
             continue
@@ -77,22 +77,26 @@ def load_cached(cache_dir: Path, dataset: str, image: str) -> dict:
 
 
 class FixationImages(Dataset):
-    """One item per image: cached features, fixations ``[N, 2]`` in image-normalised units, dataset index."""
+    """One item per image: features, fixations ``[N, 2]`` in image-normalised units, dataset index. Items whose
+    features are not cached yet (``"features": None``) get them computed, cached and kept on first access."""
 
-    def __init__(self, items: list[dict]):
-        self.items = items
+    def __init__(self, items: list[dict], cache_dir: Path):
+        self.items, self.cache_dir = items, Path(cache_dir)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
-        return self.items[i]
+        item = self.items[i]
+        if item["features"] is None:
+            build_cache(item["dataset_name"], self.cache_dir, {item["name"]: item["path"]})
+            item["features"] = load_cached(self.cache_dir, item["dataset_name"], item["name"])
+        return item
 
 
 def size_key(item: dict) -> tuple:
-    """Items with equal keys have features of equal shapes (and can be stacked into one batch)."""
-    f = item["features"]
-    return (tuple(f["size"]), tuple(f["maps"].shape))
+    """Items with equal keys (image height and width) have features of equal shapes (one batch can stack them)."""
+    return tuple(item["size"])
 
 
 class SameSizeBatches(torch.utils.data.Sampler):
@@ -152,15 +156,18 @@ class SaliencyDataModule(pl.LightningDataModule):
     """Images with all their fixations, from one or more registered free-viewing datasets (see module docstring).
 
     Args:
-        datasets: registered dataset names. cache_dir: the feature cache (``build_cache``); missing entries are
-            computed on first use. fractions, seed: the per-dataset image split. images_per_batch: batch size.
+        datasets: registered dataset names. cache_dir: the feature cache (``build_cache``; default
+            ``<gazekit cache>/saliency-features``); missing entries are computed on first use. fractions, seed: the per-dataset image split. images_per_batch: batch size.
     """
 
-    def __init__(self, datasets: tuple[str, ...] = ("osie",), cache_dir: str = "outputs/saliency_cache",
+    def __init__(self, datasets: tuple[str, ...] = ("osie",), cache_dir: str | None = None,
                  fractions: tuple[float, ...] = (0.8, 0.1, 0.1), seed: int = 0, images_per_batch: int = 8,
                  max_images: int | None = None):
         super().__init__()
-        self.datasets, self.cache_dir = tuple(datasets), Path(cache_dir)
+        from gazekit.paths import cache_dir as default_cache
+
+        self.datasets = tuple(datasets)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache() / "saliency-features"
         self.fractions, self.seed, self.images_per_batch = tuple(fractions), seed, images_per_batch
         self.max_images = max_images
         self._splits: dict[str, list[dict]] | None = None
@@ -180,29 +187,35 @@ class SaliencyDataModule(pl.LightningDataModule):
             sp = data.scanpaths
             fix = image_fixations(sp)
             groups = split_keys(sp.image, self.fractions, self.seed)
-            missing = {n: data.images[n] for g in groups for n in g[: self.max_images] if n in data.images
-                       and not cache_path(self.cache_dir, name, n).is_file()}
-            if missing:
-                build_cache(name, self.cache_dir, missing)
+            size = {n: sp.image_size[i].tolist() for i, n in enumerate(sp.image)}
             for split, names in zip(("train", "val", "test"), groups):
                 for n in names[: self.max_images]:
                     if n not in data.images or n not in fix:
                         continue
-                    splits[split].append({"features": load_cached(self.cache_dir, name, n), "fixations": fix[n],
-                                          "dataset": d, "name": n})
+                    cached = cache_path(self.cache_dir, name, n).is_file()
+                    splits[split].append({
+                        "features": load_cached(self.cache_dir, name, n) if cached else None, "fixations": fix[n],
+                        "dataset": d, "dataset_name": name, "name": n, "path": data.images[n],
+                        "size": [int(size[n][1]), int(size[n][0])]})
             train_names = set(groups[0][: self.max_images])
             train_sp.append(sp[[i for i, n in enumerate(sp.image) if n in train_names]])
         self.train_scanpaths = Scanpaths.concat(train_sp)
         self._splits = splits
 
-    def split(self, name: str) -> list[dict]:
+    def split(self, name: str, loaded: bool = False) -> list[dict]:
+        """The items of split ``name``; ``loaded``: with every item's features (computed now where missing)."""
         self.setup()
-        return self._splits[name]
+        items = self._splits[name]
+        if loaded:
+            data = FixationImages(items, self.cache_dir)
+            items = [data[i] for i in range(len(items))]
+        return items
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         items = self.split(name)
         sampler = SameSizeBatches([size_key(it) for it in items], self.images_per_batch, shuffle)
-        return DataLoader(FixationImages(items), batch_sampler=sampler, collate_fn=collate_same_size, num_workers=0)
+        return DataLoader(FixationImages(items, self.cache_dir), batch_sampler=sampler, collate_fn=collate_same_size,
+                          num_workers=0)
 
     def train_dataloader(self):
         return self._loader("train", True)
@@ -221,6 +234,7 @@ def _main(argv=None) -> None:
     p.add_argument("cache_dir")
     p.add_argument("--stimuli", default=None, help="a folder of images instead of the registered dataset's")
     p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--reverse", action="store_true", help="images in reverse name order (a second process)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     images = None
@@ -228,7 +242,7 @@ def _main(argv=None) -> None:
         images = {f.name: f for f in sorted(Path(args.stimuli).iterdir())
                   if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     t0 = time.time()
-    n = build_cache(args.dataset, Path(args.cache_dir), images, args.limit)
+    n = build_cache(args.dataset, Path(args.cache_dir), images, args.limit, reverse=args.reverse)
     print(f"{args.dataset}: {n} images cached in {time.time() - t0:.0f} s ({(time.time() - t0) / max(n, 1):.2f} "
           f"s/image)")
 

@@ -1,0 +1,175 @@
+"""The static saliency model: exact normalisation at the image's own resolution, smoothness, the centre-bias prior
+against a closed form, the offline detectors on images with known content, training on a synthetic task, the
+feature cache and checkpoints."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gazekit.models.saliency import SaliencyModel
+from gazekit.models.saliency_core import SaliencyNet
+from gazekit.models.saliency_data import collate_same_size
+from gazekit.models.saliency_features import extract, face_maps, grid_shape, low_level_maps
+
+HAS_TEXT = importlib.util.find_spec("rapidocr_onnxruntime") is not None and \
+    importlib.util.find_spec("onnxruntime") is not None
+
+
+def _item(maps: torch.Tensor, size, groups=("low",)) -> dict:
+    return {"maps": maps, "groups": list(groups), "size": list(size)}
+
+
+def test_grid_keeps_the_aspect_ratio():
+    assert grid_shape(600, 800, 80) == (60, 80)
+    assert grid_shape(768, 512, 60) == (60, 40)  # portrait: the longer side (height) gets the cells
+    assert grid_shape(100, 3000, 40) == (4, 40)  # at least 4 cells
+
+
+@pytest.mark.parametrize("size", [(60, 80), (333, 601), (256, 256)])
+def test_log_density_is_exactly_normalised_at_the_image_resolution(size):
+    torch.manual_seed(0)
+    net = SaliencyNet(groups=("low",), grid=20).eval()
+    gh, gw = grid_shape(*size, 20)
+    with torch.no_grad():
+        ld = net.log_density(_item(torch.randn(27, gh, gw), size)).double()
+    assert ld.shape == size
+    assert abs(float(torch.logsumexp(ld.flatten(), 0))) < 1e-5
+
+
+def test_density_has_no_cell_blocks():
+    """Bilinear upsampling of blurred logits: neighbouring pixels differ by a small fraction of the map's range
+    (with nearest-neighbour cells, a 40 px cell boundary would be a step of the full cell-to-cell difference)."""
+    torch.manual_seed(0)
+    net = SaliencyNet(groups=("low",), grid=20, blur_init=0.001).eval()
+    with torch.no_grad():
+        net.cb_weight.zero_()
+    with torch.no_grad():
+        ld = net.log_density(_item(torch.randn(27, 15, 20) * 3, (600, 800)))
+    step = max(float((ld[:, 1:] - ld[:, :-1]).abs().max()), float((ld[1:] - ld[:-1]).abs().max()))
+    cells = net.grid_logits(_item(torch.randn(27, 15, 20) * 3, (600, 800)))
+    assert float(ld.max() - ld.min()) > 0.5  # the map does vary
+    assert step < 0.1 * float(ld.max() - ld.min())
+    assert cells.shape[-2:] == (15, 20)
+
+
+def test_centre_bias_only_matches_the_closed_form():
+    """With a zero readout the density is the learned Gaussian (mean, scales, correlation, weight) normalised over
+    the pixels; compared with numpy."""
+    net = SaliencyNet(groups=("low",), grid=16).eval()
+    with torch.no_grad():
+        net.readout[-1].weight.zero_()
+        net.readout[-1].bias.zero_()
+        net.cb_mean.copy_(torch.tensor([0.4, 0.6]))
+        net.cb_log_std.copy_(torch.log(torch.tensor([0.25, 0.15])))
+        net.cb_rho.fill_(math.atanh(0.3))
+        net.cb_weight.fill_(0.8)
+    h, w = 30, 40
+    with torch.no_grad():
+        ld = net.log_density(_item(torch.randn(27, 12, 16), (h, w))).double().numpy()
+    v, u = (np.arange(h)[:, None] + 0.5) / h, (np.arange(w)[None] + 0.5) / w
+    du, dv = (u - 0.4) / 0.25, (v - 0.6) / 0.15
+    logit = 0.8 * -(du ** 2 - 2 * 0.3 * du * dv + dv ** 2) / (2 * (1 - 0.09))
+    expected = logit - np.log(np.exp(logit).sum())
+    np.testing.assert_allclose(ld, expected, atol=1e-5)
+
+
+def test_low_level_maps_find_a_colour_singleton():
+    """A red square on grey: the colour-contrast maps peak at the square."""
+    img = torch.full((3, 120, 160), 0.5)
+    img[:, 50:62, 100:112] = torch.tensor([1.0, 0.0, 0.0])[:, None, None]
+    maps = low_level_maps(img, 40)
+    assert maps.shape == (27, 30, 40)
+    rg_contrast = maps[1]  # red-green centre-surround, centre 1 / surround 4
+    y, x = np.unravel_index(int(rg_contrast.argmax()), rg_contrast.shape)
+    assert 11 <= y <= 16 and 24 <= x <= 29  # the square covers cells y 12.5-15.5, x 25-28
+    assert torch.allclose(maps.flatten(1).mean(1), torch.zeros(27), atol=1e-4)
+
+
+def test_face_map_blobs_sit_on_the_detections(monkeypatch):
+    from gazekit.models import saliency_features
+
+    monkeypatch.setattr(saliency_features, "face_boxes", lambda image: [[(105.0, 45.0, 40.0, 40.0)], []])
+    maps = face_maps(torch.zeros(3, 200, 400), 40)  # 10 px cells; box centre (125, 65): the centre of cell (6, 12)
+    assert maps.shape == (2, 20, 40)
+    assert np.unravel_index(int(maps[0].argmax()), maps[0].shape) == (6, 12)
+    assert float(maps[0].max()) == pytest.approx(1.0, abs=1e-6)
+    assert float(maps[0, 6, 16]) == pytest.approx(math.exp(-0.5 * (40 / 20) ** 2), abs=1e-5)  # 2 sigma away
+    assert float(maps[1].abs().max()) == 0.0
+
+
+@pytest.mark.skipif(not HAS_TEXT, reason="rapidocr-onnxruntime / onnxruntime not installed")
+def test_text_detector_finds_rendered_text():
+    import cv2
+
+    canvas = np.full((300, 400, 3), 255, np.uint8)
+    cv2.putText(canvas, "GAZEKIT TEXT", (40, 220), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (0, 0, 0), 3)
+    img = torch.from_numpy(canvas).permute(2, 0, 1).float() / 255
+    maps = extract(img, ("text",), 40)["maps"][0]  # 10 px cells, 30 x 40
+    inside = maps[19:22, 5:35].mean()
+    outside = torch.cat([maps[:12].flatten(), maps[25:].flatten()]).mean()
+    assert float(inside) > 0.3 and float(outside) < 0.02
+
+
+def _synthetic(n: int, seed: int) -> list[dict]:
+    """Grey images with one bright square; every fixation lands on the square."""
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(n):
+        img = torch.full((3, 60, 80), 0.3)
+        x0, y0 = int(torch.randint(4, 64, (1,), generator=g)), int(torch.randint(4, 44, (1,), generator=g))
+        img[:, y0:y0 + 10, x0:x0 + 10] = 1.0
+        uv = torch.stack([(x0 + 10 * torch.rand(30, generator=g)) / 80, (y0 + 10 * torch.rand(30, generator=g)) / 60], 1)
+        feats = {"maps": low_level_maps(img, 20), "groups": ["low"], "size": [60, 80]}
+        items.append({"features": feats, "fixations": uv, "dataset": 0, "name": f"{i}.png"})
+    return items
+
+
+def test_training_learns_where_fixations_are():
+    torch.manual_seed(0)
+    model = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0)
+    train, val = collate_same_size(_synthetic(16, 0)), collate_same_size(_synthetic(8, 1))
+    with torch.no_grad():
+        before = float(model.batch_log_likelihood(val).mean()) / math.log(2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = -model.batch_log_likelihood(train).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        after = float(model.batch_log_likelihood(val).mean()) / math.log(2)
+    # a 10 x 10 square on 80 x 60 is 1/48 of the image: perfect knowledge would give log2(48) = 5.6 bits
+    assert before < 1.0 and after > 2.5
+
+
+def test_checkpoint_round_trip_and_registry(tmp_path):
+    from gazekit.models import create_model, load_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("saliency", pretrained=False, groups=("low",), grid=20)
+    path = tmp_path / "s.pt"
+    model.save_checkpoint(path)
+    again = load_checkpoint(path)
+    assert isinstance(again, SaliencyModel)
+    item = _item(torch.randn(27, 15, 20), (60, 80))
+    assert torch.equal(model.eval().log_density(item), again.log_density(item))
+    data = torch.load(str(path), weights_only=True)  # tensors and plain values only
+    assert data["format"] == "gazekit-saliency"
+
+
+def test_feature_cache_round_trip(tmp_path):
+    from gazekit.models.saliency_data import build_cache, load_cached
+    from gazekit.paths import SAMPLE_DIR
+
+    images = {"1001.jpg": SAMPLE_DIR / "osie" / "stimuli" / "1001.jpg"}
+    assert build_cache("osie-sample", tmp_path, images, groups=("low", "faces")) == 1
+    assert build_cache("osie-sample", tmp_path, images, groups=("low", "faces")) == 0  # kept
+    item = load_cached(tmp_path, "osie-sample", "1001.jpg")
+    assert item["maps"].shape == (29, 60, 80) and item["maps"].dtype == torch.float16
+    assert item["groups"] == ["low", "faces"] and item["size"] == [600, 800]
