@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gazekit.evaluation.freeview import loso_kde_gain  # noqa: E402
+from gazekit.metrics.functional.density import loso_kde_log_likelihood as loso_kde_gain  # noqa: E402
 from gazekit.models.baselines import FreeviewBaseline  # noqa: E402
 from gazekit.models.saliency import SaliencyModel  # noqa: E402
 from gazekit.models.saliency_data import SaliencyDataModule, SameSizeBatches, collate_same_size, size_key  # noqa
@@ -105,6 +105,7 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--cache-dir", default="outputs/saliency_cache")
     p.add_argument("--save", default=None)
+    p.add_argument("--load", default=None, help="score this saved model instead of training variants")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--max-images", type=int, default=None, help="per split and dataset (smoke runs)")
     args = p.parse_args(argv)
@@ -130,12 +131,15 @@ def main(argv=None) -> None:
         per_dataset[name] = (evaluated, human, cb, ppd)
     rows = []
     human_done = {}
-    for v in args.variants:
+    for v in ([None] if args.load else args.variants):
         torch.manual_seed(0)
-        model = SaliencyModel(**VARIANTS[v])
-        print(f"variant {v}: {VARIANTS[v]}", flush=True)
-        secs = train(model, dm.split("train", loaded=True), args.epochs)
-        if args.save and v == args.variants[0]:
+        if args.load:
+            model, secs, v = SaliencyModel.from_file(args.load), 0.0, Path(args.load).name
+        else:
+            model = SaliencyModel(**VARIANTS[v])
+            print(f"variant {v}: {VARIANTS[v]}", flush=True)
+            secs = train(model, dm.split("train", loaded=True), args.epochs)
+        if args.save and not args.load and v == args.variants[0]:
             digest = model.save_checkpoint(args.save)
             print(f"  saved {args.save} (sha256 {digest})")
         for name, (evaluated, human, cb, ppd) in per_dataset.items():
