@@ -173,3 +173,21 @@ def test_feature_cache_round_trip(tmp_path):
     item = load_cached(tmp_path, "osie-sample", "1001.jpg")
     assert item["maps"].shape == (29, 60, 80) and item["maps"].dtype == torch.float16
     assert item["groups"] == ["low", "faces"] and item["size"] == [600, 800]
+
+
+def test_predict_maps_writes_a_normalised_npy_and_a_png(tmp_path):
+    from gazekit.cli import main
+    from gazekit.paths import SAMPLE_DIR
+
+    torch.manual_seed(0)
+    model = SaliencyModel(groups=("low",), grid=20)
+    ckpt = tmp_path / "s.pt"
+    model.save_checkpoint(ckpt)
+    image = SAMPLE_DIR / "osie" / "stimuli" / "1001.jpg"
+    assert main(["predict", str(image), "--model", f"saliency:{ckpt}", "--out", str(tmp_path / "out")]) == 0
+    ld = np.load(tmp_path / "out" / "1001_saliency.npy")
+    assert ld.shape == (600, 800) and ld.dtype == np.float32
+    assert abs(float(np.log(np.exp(ld.astype(np.float64)).sum()))) < 1e-4
+    png = (tmp_path / "out" / "1001_saliency.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "out" / "scanpaths.csv").exists()  # a density-only model writes maps only
