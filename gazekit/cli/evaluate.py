@@ -32,9 +32,15 @@ DESCRIPTION = (
 
 def add_arguments(p) -> None:
     """Options of ``gazekit evaluate``: the model, the data, the split, sampling and the output files."""
-    p.add_argument("--model", required=True, help="registered name, NAME:WEIGHTS, or checkpoint path")
-    p.add_argument("--data", required=True, help="registered dataset name, 'table' (with --root FILE), or a scanpath "
-                                                 "table file; a table needs --images DIR for the image files")
+    p.add_argument("--model", default=None, help="registered name, NAME:WEIGHTS, or checkpoint path (required unless "
+                                                 "--leave-one-out)")
+    p.add_argument("--leave-one-out", action="append", default=None, metavar="HELD_OUT=MODEL",
+                   help="leave-one-data-set-out table: MODEL (trained on the other data sets of osie, eyecrowd, "
+                        "nus_sun500) scored on HELD_OUT's test split against HELD_OUT's own centre bias, history "
+                        "baseline and human density; repeat for each held-out data set (docs/freeview-data.md)")
+    p.add_argument("--data", default=None, help="(required unless --leave-one-out) registered dataset name, 'table' "
+                                                "(with --root FILE), or a scanpath table file; a table needs "
+                                                "--images DIR for the image files")
     p.add_argument("--root", default=None, help="dataset folder, or the table file with --data table (default: "
                                                 "the dataset's folder under the data root)")
     p.add_argument("--baselines-from", default=None, metavar="DATASET",
@@ -72,6 +78,32 @@ def print_table(rows: list[dict]) -> None:
     _print_table(["metric", *((m, {"justify": "right"}) for m in methods)], cells, show_lines=False)
 
 
+def run_leave_one_out(args) -> int:
+    """``gazekit evaluate --leave-one-out HELD_OUT=MODEL ...`` (see :mod:`gazekit.evaluation.lodo`)."""
+    from gazekit.evaluation.lodo import leave_one_dataset_out
+
+    models = {}
+    for entry in args.leave_one_out:
+        held_out, sep, spec = entry.partition("=")
+        if not sep or not held_out or not spec:
+            raise InvalidInputError(f"--leave-one-out expects HELD_OUT=MODEL, got {entry!r}")
+        models[held_out] = spec
+    result = leave_one_dataset_out(models, split=args.split if args.split != "all" else "test",
+                                   fractions=tuple(args.fractions), split_seed=args.split_seed, seed=args.seed,
+                                   n_samples=args.n_samples, max_images=args.max_images,
+                                   pair_metrics=not args.no_pair_metrics, trust=args.trust_checkpoint,
+                                   show_progress=True)
+    rows = [{"metric": f"held out: {r['held_out']} ({r['images']} images)", "model": r["model"],
+             "history": r["history"], "human": r["human"], "share of human gain": r["share"]} for r in result["rows"]]
+    print(f"leave one data set out: spatial IG over the held-out set's centre bias (bits/fixation), target share "
+          f">= {result['target_share']}")
+    print_table(rows)
+    if args.json:
+        write_json(args.json, result, indent=1, strict=True)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def run(args) -> int:
     """Run ``gazekit evaluate``: load the model and the data split and call the evaluator registered for the model's
     ``task_kind``. Returns the exit status.
@@ -84,6 +116,10 @@ def run(args) -> int:
 
     from gazekit.cli._device import OnDevice, resolve_device
 
+    if args.leave_one_out:
+        return run_leave_one_out(args)
+    if not args.model or not args.data:
+        raise InvalidInputError("gazekit evaluate needs --model and --data (or --leave-one-out HELD_OUT=MODEL)")
     model = OnDevice(load_predictor(args.model, trust=args.trust_checkpoint), resolve_device(args.device))
     data = open_sources({"data": args.data}, args, root=args.root, cache=True)["data"]
     line = validation_line("--data", data)
