@@ -121,3 +121,20 @@ def test_roc_metrics_match_pysaliency_on_a_large_map():
         judd = float(R.auc_judd(torch.tensor(smap)[None], fix))
         assert abs(judd - general_roc(smap[yi, xi], smap[~mask], judd=1)[0]) < 1e-10
         assert abs(float(R.auc(torch.tensor(smap)[None], fix)) - general_roc(smap[yi, xi], smap.ravel(), judd=0)[0]) < 1e-10
+
+
+def test_shuffled_auc_broadcast_and_sorted_paths_agree(monkeypatch):
+    rng = np.random.default_rng(6)
+    maps = torch.tensor(np.round(rng.random((4, 20, 30)) * 4))
+    fix = (torch.tensor(rng.uniform(0, 30, (4, 11))), torch.tensor(rng.uniform(0, 20, (4, 11))))
+    neg = (torch.tensor(rng.uniform(0, 30, (4, 17))), torch.tensor(rng.uniform(0, 20, (4, 17))))
+    neg[0][2, 5:] = math.nan
+    neg[1][2, 5:] = math.nan
+    direct = R.shuffled_auc(maps, fix, neg)
+    monkeypatch.setattr(R, "_BROADCAST_MAX", 0)
+    sorted_path = R.shuffled_auc(maps, fix, neg)
+    assert torch.allclose(direct, sorted_path, rtol=0, atol=1e-15)
+    xi, yi = fix[0].long().numpy(), fix[1].long().numpy()
+    nxi, nyi = neg[0][2, :5].long().numpy(), neg[1][2, :5].long().numpy()
+    m = maps[2].numpy()
+    assert float(direct[2]) == pytest.approx(_brute_auc(m[yi[2], xi[2]], m[nyi, nxi]), abs=1e-15)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -81,35 +82,46 @@ def fixation_indices(fixations: FixationsLike, batch: int, height: int, width: i
     Raises:
         InvalidInputError: wrong batch size, or a fixation outside the map.
     """
+    # numpy for the index arithmetic: a dozen small torch ops cost more than the metric on small inputs
     if isinstance(fixations, Scanpaths):
-        x, y, valid = fixations.x, fixations.y, fixations.mask
-        if torch.isnan(x[valid]).any() or torch.isnan(y[valid]).any():
+        x, y, valid = (v.detach().cpu().numpy() for v in (fixations.x, fixations.y, fixations.mask))
+        if np.isnan(x[valid]).any() or np.isnan(y[valid]).any():
             raise InvalidInputError(f"{name} contain NaN coordinates at valid fixations")
     elif isinstance(fixations, (tuple, list)) and len(fixations) == 2:
-        x, y = (torch.as_tensor(v, dtype=_F64) for v in fixations)
-        if x.dim() == 1:
+        x, y = (_as_f64(v) for v in fixations)
+        if x.ndim == 1:
             x, y = x[None], y[None]
-        if x.shape != y.shape or x.dim() != 2:
+        if x.shape != y.shape or x.ndim != 2:
             raise InvalidInputError(f"{name} (x, y) must be two [B, N] tensors of the same shape, got "
                                     f"{tuple(x.shape)} and {tuple(y.shape)}")
-        valid = ~(torch.isnan(x) | torch.isnan(y))
-        if (torch.isnan(x) != torch.isnan(y)).any():
+        nan_x, nan_y = np.isnan(x), np.isnan(y)
+        valid = ~(nan_x | nan_y)
+        if (nan_x != nan_y).any():
             raise InvalidInputError(f"{name}: x is NaN where y is not (or vice versa)")
     else:
         raise InvalidInputError(f"{name} must be Scanpaths or a tuple (x, y) of [B, N] tensors, "
                                 f"got {type(fixations).__name__}")
     if x.shape[0] != batch:
         raise InvalidInputError(f"{name} has {x.shape[0]} rows but there are {batch} maps (one row per map)")
-    x = torch.where(valid, x, torch.zeros_like(x)).to(_F64)
-    y = torch.where(valid, y, torch.zeros_like(y)).to(_F64)
+    x = np.where(valid, x, 0.0)
+    y = np.where(valid, y, 0.0)
     outside = valid & ((x < 0) | (y < 0) | (x > width) | (y > height))
     if outside.any():
-        b, j = (int(v) for v in outside.nonzero()[0])
+        b, j = (int(v) for v in np.argwhere(outside)[0])
         raise InvalidInputError(f"{name}: fixation {j} of map {b} at (x={float(x[b, j])}, y={float(y[b, j])}) "
                                 f"lies outside the {width}x{height} map")
-    xi = torch.floor(x).long().clamp(max=width - 1)
-    yi = torch.floor(y).long().clamp(max=height - 1)
-    return xi, yi, valid
+    xi = np.minimum(np.floor(x).astype(np.int64), width - 1)
+    yi = np.minimum(np.floor(y).astype(np.int64), height - 1)
+    return torch.from_numpy(xi), torch.from_numpy(yi), torch.from_numpy(np.ascontiguousarray(valid))
+
+
+def _as_f64(v) -> np.ndarray:
+    if isinstance(v, Tensor):
+        return v.detach().to("cpu", _F64).numpy()
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(f"fixation coordinates must be numbers, got {type(v).__name__}") from err
 
 
 def values_at(maps: Tensor, xi: Tensor, yi: Tensor) -> Tensor:

@@ -28,6 +28,7 @@ from gazekit.metrics.registry import register_metric
 __all__ = ["MapRanks", "auc", "auc_borji", "auc_judd", "map_ranks", "shuffled_auc"]
 
 _NONFINITE = "contains NaN or infinite values"
+_BROADCAST_MAX = 4096  # positives x negatives per map up to which shuffled AUC compares them all directly
 
 
 @dataclass
@@ -138,14 +139,33 @@ def _auc_counts(less: np.ndarray, equal: np.ndarray, n_pos: int, n_neg: int) -> 
 
 
 def _auc_explicit(saliency: Tensor, fixations, negatives) -> Tensor:
-    """All-threshold AUC against explicit negative locations, every map at once (one batched sort)."""
+    """All-threshold AUC against explicit negative locations, every map at once: a broadcast comparison of the
+    few positives with the few negatives of each map, or one batched sort when they are many."""
     b, h, w = saliency.shape
     xi, yi, valid = fixation_indices(fixations, b, h, w)
     nxi, nyi, nvalid = fixation_indices(negatives, b, h, w, name="negatives")
-    pos, neg = values_at(saliency, xi, yi), values_at(saliency, nxi, nyi)
-    check_values(pos, valid, "saliency")
-    check_values(neg, nvalid, "saliency")
-    return _auc_values(pos, valid, neg, nvalid)
+    if xi.shape[1] * nxi.shape[1] > _BROADCAST_MAX:
+        pos, neg = values_at(saliency, xi, yi), values_at(saliency, nxi, nyi)
+        check_values(pos, valid, "saliency")
+        check_values(neg, nvalid, "saliency")
+        return _auc_values(pos, valid, neg, nvalid)
+    rows = saliency.detach().reshape(b, h * w).cpu().numpy()
+    r = np.arange(b)[:, None]
+    pos, neg = rows[r, (yi * w + xi).numpy()], rows[r, (nyi * w + nxi).numpy()]
+    valid, nvalid = valid.numpy(), nvalid.numpy()
+    for values, ok in ((pos, valid), (neg, nvalid)):
+        bad = ok & ~np.isfinite(values)
+        if bad.any():
+            i, j = (int(v) for v in np.argwhere(bad)[0])
+            raise InvalidInputError(f"saliency map {i} has a non-finite value ({values[i, j]}) at point {j}")
+    below = (neg[:, None, :] < pos[:, :, None]) & nvalid[:, None, :]  # [B, K, M]
+    at = (neg[:, None, :] == pos[:, :, None]) & nvalid[:, None, :]
+    total = np.where(valid, np.count_nonzero(below, axis=2) + 0.5 * np.count_nonzero(at, axis=2), 0.0).sum(axis=1)
+    n_pos, n_neg = valid.sum(axis=1), nvalid.sum(axis=1)
+    ok = (n_pos > 0) & (n_neg > 0)
+    out = np.full(b, math.nan)
+    out[ok] = total[ok] / n_pos[ok] / n_neg[ok]
+    return torch.from_numpy(out)
 
 
 def _auc_values(pos: Tensor, valid: Tensor, neg: Tensor, nvalid: Tensor) -> Tensor:
