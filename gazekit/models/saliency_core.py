@@ -83,6 +83,7 @@ class SaliencyNet(nn.Module):
     # ------------------------------------------------------------------ features
     @property
     def groups(self) -> tuple[str, ...]:
+        """The feature groups the model reads (from its config)."""
         return tuple(self.cfg.groups)
 
     def backbone(self):

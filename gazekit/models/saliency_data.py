@@ -29,6 +29,7 @@ BACKBONE_SIDES = (256, 384)
 
 
 def cache_path(cache_dir: Path, dataset: str, image: str) -> Path:
+    """The file holding the cached features of ``image`` of ``dataset`` under ``cache_dir``."""
     return Path(cache_dir) / dataset / (Path(image).name + ".pt")
 
 
@@ -69,6 +70,9 @@ def build_cache(dataset: str, cache_dir: Path, images: dict[str, Path] | None = 
 
 
 def load_cached(cache_dir: Path, dataset: str, image: str) -> dict:
+    """The cached features of one image (read weights-only); a missing file raises ``InvalidInputError`` naming the
+    command that builds the cache.
+    """
     path = cache_path(cache_dir, dataset, image)
     if not path.is_file():
         raise InvalidInputError(f"no cached features {str(path)!r}: run python -m gazekit.models.saliency_data "
