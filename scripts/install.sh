@@ -17,3 +17,4 @@ pip install -q pymovements==0.28.0 || echo "warning: pymovements not installed; 
 # numba (a declared dependency of gazekit) compiles the fused CPU foveation kernels on first use; do it here, once
 # (numba caches the machine code next to gazekit/ops/_cpu.py, or in $NUMBA_CACHE_DIR).
 python -c "import gazekit.ops as o; o.build_cpu_kernels()" || echo "warning: fused CPU foveation kernels not built; foveate() falls back to plain torch"
+python -c "from gazekit.metrics.functional._roc import build_kernel; build_kernel()" || echo "warning: ROC counting kernel not built; AUC metrics sort the maps instead"

@@ -102,7 +102,8 @@ def test_metrics_import_graph_has_no_cycle():
         name = ".".join(p for p in rel.parts if p != "__init__")
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         modules[name] = (path, package)
-    graph = {n: {m for m in _module_level_imports(p, pkg) if m in modules and m != n} for n, (p, pkg) in modules.items()}
+    graph = {n: {m for m in _module_level_imports(p, pkg) if m in modules and m != n}
+             for n, (p, pkg) in modules.items()}
     assert "gazekit.metrics.functional" not in graph["gazekit.metrics.registry"]
     state: dict[str, int] = {}
 

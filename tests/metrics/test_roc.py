@@ -120,7 +120,8 @@ def test_roc_metrics_match_pysaliency_on_a_large_map():
         fix = (torch.tensor(x)[None], torch.tensor(y)[None])
         judd = float(R.auc_judd(torch.tensor(smap)[None], fix))
         assert abs(judd - general_roc(smap[yi, xi], smap[~mask], judd=1)[0]) < 1e-10
-        assert abs(float(R.auc(torch.tensor(smap)[None], fix)) - general_roc(smap[yi, xi], smap.ravel(), judd=0)[0]) < 1e-10
+        auc_all = float(R.auc(torch.tensor(smap)[None], fix))
+        assert abs(auc_all - general_roc(smap[yi, xi], smap.ravel(), judd=0)[0]) < 1e-10
 
 
 def test_shuffled_auc_broadcast_and_sorted_paths_agree(monkeypatch):

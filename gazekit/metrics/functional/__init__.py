@@ -1,6 +1,7 @@
 """Functional metrics: one maths implementation per metric (the Metric classes in gazekit.metrics wrap these).
 
-Each module below registers its scanpath-pair metrics in ``gazekit.metrics.registry``.
+Each module registers its metrics in :mod:`gazekit.metrics.registry` where they are defined (the registry imports
+every public module of this package); the imports below only make the functions reachable from this package.
 """
 
 # --- scanpath similarity (multimatch, scanmatch, sequence, clusters, geometric, fdiss) ---
@@ -18,8 +19,8 @@ from gazekit.metrics.functional.fdiss import fdiss  # noqa: E402,F401
 
 # --- map, conditional, search and duration metrics ---
 from gazekit.metrics.functional.saliency import (  # noqa: E402,F401
-    auc, auc_borji, auc_judd, cc, centre_bias_log_density, emd, fit_centre_bias, fixations_per_image,
-    information_gain, kld, log_likelihood, nss, shuffled_auc, sim, uniform_log_density,
+    MapRanks, auc, auc_borji, auc_judd, cc, centre_bias_log_density, emd, fit_centre_bias, fixations_per_image,
+    information_gain, kld, log_likelihood, map_ranks, nss, shuffled_auc, sim, uniform_log_density,
 )
 from gazekit.metrics.functional.conditional import (  # noqa: E402,F401
     conditional_auc, conditional_information_gain, conditional_log_likelihood, conditional_nss,

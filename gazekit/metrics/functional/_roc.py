@@ -120,3 +120,12 @@ def rank_counts(maps: np.ndarray, thresholds: list[np.ndarray], *, use_kernel: b
     else:
         bad = _rank_counts_sorted(maps, thr, nthr, n_less, n_le)
     return [n_less[i, : nthr[i]] for i in range(b)], [n_le[i, : nthr[i]] for i in range(b)], bad
+
+
+def build_kernel() -> bool:
+    """Compile (or load from numba's on-disk cache) the counting kernel; ``scripts/install.sh`` runs this once.
+    Returns False when numba is unavailable (the sort fallback is used)."""
+    if _kernel is None:
+        return False
+    rank_counts(np.zeros((1, 4)), [np.array([0.0])])
+    return True
