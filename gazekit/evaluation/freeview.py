@@ -41,7 +41,7 @@ from gazekit.evaluation import register_evaluator
 from gazekit.metrics.functional.conditional import conditional_information_gain
 from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 from gazekit.metrics.human_maps import StaticMapScores, density_gain_bits, human_log_density
-from gazekit.models.base import ConditionalDensityModel, DurationLikelihoodModel, PredictRequest
+from gazekit.models.base import ConditionalDensityModel, DurationLikelihoodModel, PredictRequest, StaticDensityModel
 from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
@@ -102,7 +102,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     if getattr(model, "priors", True) is None and hasattr(model, "fit"):  # e.g. --model history: fit like a baseline
         model.fit(train, dataset.viewing_time_ms)
     methods = {model_name: model, **fitted}
-    static = StaticMapScores(1.0, seed=seed) if hasattr(model, "predict_log_density") else None
+    static = StaticMapScores(1.0, seed=seed) if isinstance(model, StaticDensityModel) else None
     gain = {m: [0.0, 0] for m in methods}
     ppd = float(np.nanmedian(human.ppd.numpy())) if not torch.isnan(human.ppd).all() else 24.0
     acc = {m: {"ig_cb": 0.0, "ig_u": 0.0, "n": 0, "dur": 0.0, "n_dur": 0} for m in methods}

@@ -86,6 +86,13 @@ class DurationLikelihoodModel(Protocol):
 
 
 @runtime_checkable
+class StaticDensityModel(Protocol):
+    """Models with a static (history-free) fixation density: ``predict_log_density(image) -> [H, W]``."""
+
+    def predict_log_density(self, image: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
 class AverageDensityModel(Protocol):
     """An optional shortcut: ``[H, W]`` log of the mean conditional map over every fixation of ``history``."""
 

@@ -24,7 +24,9 @@ def as_pysaliency_model(model):
     """Wrap a gazekit model that has ``conditional_log_density(images, history)`` as a ``pysaliency.ScanpathModel``."""
     import pysaliency
 
-    if not hasattr(model, "conditional_log_density"):
+    from gazekit.models.base import ConditionalDensityModel
+
+    if not isinstance(model, ConditionalDensityModel):
         raise InvalidInputError(f"{type(model).__name__} has no conditional_log_density: only models with a "
                                 "density can be scored by pysaliency")
 

@@ -19,6 +19,7 @@ from gazekit.models.base import (
     DurationLikelihoodModel,
     PredictRequest,
     ScanpathPredictor,
+    StaticDensityModel,
 )
 from gazekit.models.registry import MODELS, all_weight_specs, catalog, list_models, render_catalog
 
@@ -139,6 +140,12 @@ def test_protocols():
     assert not isinstance(ecc, ConditionalDensityModel) and not isinstance(ecc, DurationLikelihoodModel)
     assert isinstance(tpp, AverageDensityModel) and not isinstance(cb, AverageDensityModel)
     assert not isinstance(object(), ScanpathPredictor)
+
+    class Saliency:
+        def predict_log_density(self, image):
+            return image[0]
+
+    assert isinstance(Saliency(), StaticDensityModel) and not isinstance(tpp, StaticDensityModel)
 
 
 def test_every_registered_model_declares_its_formats():
