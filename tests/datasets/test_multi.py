@@ -156,3 +156,19 @@ def test_real_three_data_sets():
     assert len(dm.split("train")) + len(dm.split("val")) + len(dm.split("test")) == 9000 + 4800 + 5948
     sizes = {dm.canvas[k] for k in dm.canvas if k.startswith("nus_sun500/")}
     assert 20 < len(sizes) < 60 and dm.canvas["osie/" + osie.image[0]] == (240, 320)
+
+
+def test_tpp_takes_multi_batches_of_different_canvases(tmp_path):
+    """TPPGaze's dict-batch path: a 4:3 batch (240 x 320) and a 3:2 batch (224 x 336) give finite losses."""
+    from gazekit.models import create_model
+
+    a = _dataset(tmp_path, "alpha", [(800, 600)] * 4, 24.0, 3000.0)
+    b = _dataset(tmp_path, "beta", [(1500, 1000)] * 4, None, None, seed=1, durations=(400.0, 500.0, 600.0))
+    dm = MultiGazeDataModule([a, b], images_per_batch=2, fractions=(0.5, 0.25, 0.25))
+    model = create_model("tpp-tiny", pretrained=False)
+    model.fit_priors(dm.train_scanpaths, dm.viewing_time_ms)
+    shapes = set()
+    for batch in dm.train_dataloader():
+        shapes.add(tuple(batch["images"].shape[-2:]))
+        assert torch.isfinite(model._step(batch, "val"))
+    assert shapes == {(240, 320), (224, 336)}
