@@ -36,7 +36,7 @@ DESCRIPTION = (
     "that size. --model is a registered name (see 'gazekit models'), NAME:WEIGHTS, or a checkpoint file (read "
     "without running code from it; --trust-checkpoint lifts that for a file you trust). Works offline.")
 DEFAULT_MODEL = "tpp-osie"
-DEFAULT_MAP_MODEL = "saliency-freeview"
+DEFAULT_MAP_MODEL = "saliency-osie"
 
 
 def add_arguments(p) -> None:

@@ -122,11 +122,29 @@ CATALOG = {
     'saliency': {
         'predicts': ('density',),
         'inputs': ('image',),
-        'weights': (),
+        'weights': ('osie',),
         'description': 'static saliency: image -> normalised fixation log-density (DeepGaze II recipe)',
         'module': 'gazekit.models.saliency',
         'default_weights': None,
-        'weight_specs': (),
+        'weight_specs': (
+            ('osie', 'saliency-osie.pt',
+             '246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f',
+             'gazekit.models.saliency_core:load_fast'),
+        ),
+    },
+    'saliency-osie': {
+        'predicts': ('density',),
+        'inputs': ('image',),
+        'weights': ('osie',),
+        'description': 'static saliency trained on OSIE (shipped): image -> normalised fixation log-density for '
+            'gazekit predict --maps',
+        'module': 'gazekit.models.saliency',
+        'default_weights': 'osie',
+        'weight_specs': (
+            ('osie', 'saliency-osie.pt',
+             '246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f',
+             'gazekit.models.saliency_core:load_fast'),
+        ),
     },
     'search-centre-out': {
         'predicts': ('positions', 'durations', 'stop'),

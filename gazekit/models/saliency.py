@@ -27,7 +27,9 @@ from gazekit.models.saliency_core import LN2, SaliencyNet
 from gazekit.models.saliency_features import GROUPS, grid_shape
 
 # Shipped weights (sha256-checked on every load by the registry).
-SHIPPED: tuple[WeightSpec, ...] = ()
+OSIE_WEIGHTS = WeightSpec("osie", "saliency-osie.pt", "246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f",
+                            fast="gazekit.models.saliency_core:load_fast")
+SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS,)
 
 
 class SaliencyModel(SaliencyNet, pl.LightningModule):
@@ -116,6 +118,15 @@ def saliency(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
     if checkpoint is not None:
         return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
     return SaliencyModel(**kwargs)
+
+
+@register_model("saliency-osie", predicts=("density",), inputs=("image",), weights=SHIPPED,
+                default_weights="osie", formats=FORMATS, description="static saliency trained on OSIE (shipped): image -> normalised fixation log-density for gazekit predict --maps")
+def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
+    if checkpoint is None:
+        raise InvalidInputError("saliency-osie is the trained model: it needs its weights (pretrained='osie'); use "
+                                "'saliency' for a fresh model")
+    return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
 
 
 def export(checkpoint: str, out: str) -> str:

@@ -191,3 +191,34 @@ def test_predict_maps_writes_a_normalised_npy_and_a_png(tmp_path):
     png = (tmp_path / "out" / "1001_saliency.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "out" / "scanpaths.csv").exists()  # a density-only model writes maps only
+
+
+def test_shipped_saliency_weights_load_fast_and_checked():
+    """The shipped map model loads by name through the fast path (no Lightning import), its file is sha256-checked,
+    and its map on a sample photo is normalised and differs from its map on noise."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from gazekit.models.registry import load_predictor\n"
+            "from gazekit.images import load_image\n"
+            "from gazekit.paths import SAMPLE_DIR\n"
+            "m = load_predictor('saliency-osie')\n"
+            "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules\n"
+            "photo = m.predict_log_density(load_image(SAMPLE_DIR / 'osie' / 'stimuli' / '1001.jpg'))\n"
+            "noise = m.predict_log_density(torch.rand(3, 600, 800, generator=torch.Generator().manual_seed(0)))\n"
+            "print(float(torch.logsumexp(photo.flatten(), 0)), 0.5 * float((photo.exp() - noise.exp()).abs().sum()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert abs(float(out[0])) < 1e-6
+    assert float(out[1]) > 0.2  # total variation between the photo's and the noise image's densities
+
+
+def test_shipped_saliency_weights_refuse_a_changed_file(tmp_path, monkeypatch):
+    from gazekit.errors import InvalidInputError
+    from gazekit.models.saliency import OSIE_WEIGHTS
+    from gazekit.models.saliency_core import load_fast
+
+    bad = tmp_path / "s.pt"
+    bad.write_bytes(OSIE_WEIGHTS.path.read_bytes() + b"x")
+    with pytest.raises(InvalidInputError, match="sha256"):
+        load_fast(bad, OSIE_WEIGHTS.sha256)
