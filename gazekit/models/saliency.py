@@ -123,6 +123,7 @@ def saliency(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
 @register_model("saliency-osie", predicts=("density",), inputs=("image",), weights=SHIPPED,
                 default_weights="osie", formats=FORMATS, description="static saliency trained on OSIE (shipped): image -> normalised fixation log-density for gazekit predict --maps")
 def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
+    """The shipped static saliency model trained on the OSIE training split (see docs/saliency.md)."""
     if checkpoint is None:
         raise InvalidInputError("saliency-osie is the trained model: it needs its weights (pretrained='osie'); use "
                                 "'saliency' for a fresh model")
