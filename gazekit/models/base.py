@@ -89,7 +89,10 @@ class DurationLikelihoodModel(Protocol):
 class StaticDensityModel(Protocol):
     """Models with a static (history-free) fixation density: ``predict_log_density(image) -> [H, W]``."""
 
-    def predict_log_density(self, image: Tensor) -> Tensor: ...
+    def predict_log_density(self, image: Tensor) -> Tensor:
+        """``[3, H, W]`` RGB image in [0, 1] -> ``[H, W]`` log-density of a fixation per pixel (its exponential sums to
+        1).
+        """
 
 
 @runtime_checkable
