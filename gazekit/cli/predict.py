@@ -211,6 +211,8 @@ def run(args) -> int:
         raise InvalidInputError(f"--n-samples must be >= 1, got {args.n_samples}")
     if args.max_side < 0:
         raise InvalidInputError(f"--max-side must be >= 0 (0: full size), got {args.max_side}")
+    device = resolve_device(args.device)
+    model = model_to(load_predictor(args.model, trust=args.trust_checkpoint), device)  # a misspelt name fails first
     images, skipped = collect_images(args.images)
     if skipped:
         print(f"gazekit predict: skipped {len(skipped)} file(s) that are not images (by suffix): {_listing(skipped)}",
@@ -218,10 +220,8 @@ def run(args) -> int:
     if not images:
         raise InvalidInputError("no image files among the inputs" + (f" ({len(skipped)} other file(s) skipped)"
                                                                      if skipped else ""))
-    device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model = model_to(load_predictor(args.model, trust=args.trust_checkpoint), device)
     density_only = not hasattr(model, "predict_scanpaths")
     map_model = None
     if args.maps or density_only:
