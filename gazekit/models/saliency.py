@@ -22,6 +22,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._epoch_means import EpochMeans
 from gazekit.models.registry import WeightSpec, register_model
 from gazekit.models.saliency_core import LN2, SaliencyNet
 from gazekit.models.saliency_features import GROUPS, grid_shape
@@ -86,10 +87,36 @@ class SaliencyModel(SaliencyNet, pl.LightningModule):
             raise InvalidInputError("SaliencyModel trains on SaliencyDataModule batches (collate_same_size)")
         ll = self.batch_log_likelihood(batch)
         loss = -ll.mean()
-        sync = stage != "train"
-        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=len(ll), sync_dist=sync)
-        self.log(f"{stage}/ig_uniform_bits", ll.mean() / LN2, prog_bar=True, batch_size=len(ll), sync_dist=sync)
+        if stage != "train":  # val/test: per-fixation sums and counts over the epoch and every rank
+            acc = self._epoch_means(stage)
+            acc.add_values("nll", -ll)
+            acc.add_values("ig_uniform_bits", ll / LN2)
+            return loss
+        self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=len(ll))
+        self.log(f"{stage}/ig_uniform_bits", ll.mean() / LN2, prog_bar=True, batch_size=len(ll))
         return loss
+
+    def _epoch_means(self, stage: str) -> EpochMeans:
+        if not hasattr(self, "_means"):
+            self._means, self.epoch_metrics = {}, {}
+        return self._means.setdefault(stage, EpochMeans(["nll", "ig_uniform_bits"]))
+
+    def on_validation_epoch_start(self) -> None:
+        """Start the epoch's per-fixation sums afresh."""
+        self._epoch_means("val").reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log val/nll and val/ig_uniform_bits as means over every fixation of every rank."""
+        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val", prog_bar=("nll", "ig_uniform_bits"))
+
+    def on_test_epoch_start(self) -> None:
+        """Start the epoch's per-fixation sums afresh."""
+        self._epoch_means("test").reset()
+
+    def on_test_epoch_end(self) -> None:
+        """Log test/nll and test/ig_uniform_bits as means over every fixation of every rank."""
+        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test",
+                                                                   prog_bar=("nll", "ig_uniform_bits"))
 
     def training_step(self, batch, batch_idx):
         return self._step(batch, "train")

@@ -222,3 +222,24 @@ def test_shipped_saliency_weights_refuse_a_changed_file(tmp_path, monkeypatch):
     bad.write_bytes(OSIE_WEIGHTS.path.read_bytes() + b"x")
     with pytest.raises(InvalidInputError, match="sha256"):
         load_fast(bad, OSIE_WEIGHTS.sha256)
+
+
+def test_validation_metrics_are_per_fixation_means_over_unequal_batches():
+    # Batches with 30 and 90 fixations: the epoch's val/nll must be the mean over all 120 fixations, not the mean
+    # of the two batch means (which is what sync_dist logging gave under DDP).
+    torch.manual_seed(0)
+    model = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0).eval()
+    small, large = collate_same_size(_synthetic(1, 2)), collate_same_size(_synthetic(3, 3))
+    model.on_validation_epoch_start()
+    lls = []
+    with torch.no_grad():
+        for batch in (small, large):
+            model._step(batch, "val")
+            lls.append(model.batch_log_likelihood(batch).double())
+    means = model._epoch_means("val").compute()
+    every = torch.cat(lls)
+    assert len(every) == 120
+    assert abs(means["nll"] - float(-every.mean())) < 1e-12
+    assert abs(means["ig_uniform_bits"] - float(every.mean()) / math.log(2)) < 1e-6  # divided in float32
+    batch_mean_of_means = float(-(lls[0].mean() + lls[1].mean()) / 2)
+    assert abs(means["nll"] - batch_mean_of_means) > 1e-6  # the case distinguishes the two reductions
