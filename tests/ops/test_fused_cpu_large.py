@@ -1,4 +1,4 @@
-"""The fused CPU path on images large enough for its huge-page output buffers (>= 8 MiB): same values as the
+"""The fused CPU path on large images (outputs and pyramid chains of several MiB): same values as the
 plain-torch reference, and the returned tensors behave as ordinary tensors."""
 
 from __future__ import annotations
