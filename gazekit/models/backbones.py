@@ -131,7 +131,7 @@ class FrozenBackbone(_NormalisedFeatures):
         import io
 
         try:
-            spec = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
+            spec = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)  # trusted: sha256-checked
             body = spec["graph"]
         except Exception as err:
             raise InvalidInputError(f"{source}: the stored backbone graph cannot be read ({err})") from err
