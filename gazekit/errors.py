@@ -75,8 +75,9 @@ class InvalidInputError(GazekitError, ValueError):
 
 class UntrustedCheckpointError(InvalidInputError):
     """A model or checkpoint file was refused because reading it could run code from the file (it holds Python
-    objects beyond the tensors and plain values gazekit writes). The message says how to load a file one trusts
-    (``trust=True``, ``--trust-checkpoint``); see docs/security.md."""
+    objects beyond the tensors and plain values gazekit writes), or because its sha256 is not the one the caller
+    vouched for. The message says how to load a file one trusts (``trust="<sha256>"``, ``--trust-checkpoint
+    SHA256``, with the file's actual sha256); see docs/security.md."""
 
 
 class UnknownNameError(GazekitError, KeyError):

@@ -20,7 +20,8 @@ PREDICT_CONFIG_EPILOG = (
     "With a YAML config instead of image files, 'gazekit predict --config FILE [LightningCLI options]' runs "
     "LightningCLI's predict on the config's model and datamodule (test split) and writes the predicted scanpaths "
     "as one table (default <log dir>/predictions/scanpaths.csv); options: --ckpt_path CKPT, --writer.out_dir DIR, "
-    "--writer.n_samples N, --writer.seed S, --writer.format csv|parquet|json, --trainer.limit_predict_batches K. "
+    "--writer.n_samples N, --writer.seed S, --writer.format csv|parquet|json, --trainer.limit_predict_batches K, "
+    "--trust-checkpoint SHA256 (load a CKPT that needs full unpickling, whose sha256 is SHA256; docs/security.md). "
     "See 'gazekit predict --config FILE --help'.")
 
 
@@ -79,8 +80,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
         prog="gazekit",
         description="Model human gaze and visual search: train scanpath models, score eye-tracking data, "
         "predict where (and when) people look.",
-        epilog="Training commands (LightningCLI, YAML configs): gazekit train|fit|validate|test|predict --config FILE. "
-        "Run 'gazekit COMMAND --help' for each command.",
+        epilog="Training commands (LightningCLI, YAML configs): gazekit train|fit|validate|test|predict --config FILE "
+        "[--ckpt_path CKPT [--trust-checkpoint SHA256]]. Run 'gazekit COMMAND --help' for each command.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_ in (("train", "train a model from a YAML config (alias of fit)"),

@@ -55,9 +55,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-images", type=int, default=None, help="score only the first N images of the split")
     p.add_argument("--n-samples", type=int, default=None, help="scanpaths sampled per image (default: evaluator's)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a --model checkpoint file even if it holds Python objects beyond tensors and plain "
-                        "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
+    from gazekit.cli._trust import add_trust_option
+
+    add_trust_option(p)
     p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
     from gazekit.cli._device import add_device_option

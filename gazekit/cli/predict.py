@@ -15,7 +15,8 @@ over uniform, with a colour bar). A density-only model given as ``--model`` writ
 
 Model specs (``--model``): a registered name (``gazekit models``), ``NAME:WEIGHTS`` (a weight tag or a checkpoint
 path for that model), or a path to any gazekit checkpoint file (its ``format`` field names the model). Checkpoint
-files are read without running code from them; ``--trust-checkpoint`` lifts that for a file you trust.
+files are read without running code from them; ``--trust-checkpoint SHA256`` lifts that for the one file you
+reviewed, named by its sha256.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ DESCRIPTION = (
     "models with a density, NAME_density.png (with a colour bar). Images are read as displayed (EXIF orientation "
     "applied, transparency composited onto white); images longer than --max-side px are predicted on a copy of "
     "that size. --model is a registered name (see 'gazekit models'), NAME:WEIGHTS, or a checkpoint file (read "
-    "without running code from it; --trust-checkpoint lifts that for a file you trust). Works offline.")
+    "without running code from it; --trust-checkpoint SHA256 lifts that for the file you reviewed, named by its "
+    "sha256). Works offline.")
 DEFAULT_MODEL = "tpp-osie"
 DEFAULT_MAP_MODEL = "saliency-osie"
 
@@ -54,9 +56,9 @@ def add_arguments(p) -> None:
                    help="JSON object boxes [[x0,y0,x1,y1],...] for all images, or {image file name: boxes}; "
                         "optionally {\"boxes\": [...], \"target\": index} (object-search models)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="load a --model checkpoint file even if it holds Python objects beyond tensors and plain "
-                        "values (unpickling such a file can run code: only for files you trust; see docs/security.md)")
+    from gazekit.cli._trust import add_trust_option
+
+    add_trust_option(p)
     p.add_argument("--out", default="gazekit-predictions", help="output folder (default ./gazekit-predictions)")
     p.add_argument("--plot-samples", type=int, default=3, help="scanpaths drawn per overlay (default 3)")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")

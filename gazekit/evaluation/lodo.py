@@ -31,13 +31,14 @@ STATIC_IG_ROW = "static map: IG over centre bias (bits/fixation)"
 def leave_one_dataset_out(models: Mapping[str, object], *, datasets: Sequence[str] = DEFAULT_DATASETS,
                           split: str = "test", fractions=(0.8, 0.1, 0.1), split_seed: int = 0, seed: int = 0,
                           n_samples: int | None = None, max_images: int | None = None, pair_metrics: bool = False,
-                          trust: bool = False, show_progress: bool = False) -> dict:
+                          trust=None, show_progress: bool = False) -> dict:
     """Evaluate each ``models[D]`` (a model or a ``--model`` spec) on held-out data set ``D`` (see module docstring).
 
     Returns ``{"format": "gazekit-leave-one-out", "rows": [...], "results": {D: evaluator result}}``; each row
     holds ``held_out``, ``trained_on``, ``model``, ``history``, ``human`` (bits/fixation over ``D``'s centre bias),
     ``share`` (model / human) and ``target_met`` (share >= 0.6), plus ``static_model`` / ``static_human`` when
-    the model has a static map.
+    the model has a static map. ``trust``: the sha256 of a checkpoint file the caller reviewed, or a list of them
+    (one per such file), as in :func:`~gazekit.models.create_model`.
     """
     from gazekit.datasets.registry import load_dataset
     from gazekit.datasets.splits import split_by

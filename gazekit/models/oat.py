@@ -410,10 +410,10 @@ def _target_index(target_index, i: int, n: int) -> int:
     return k
 
 
-def load_oat(path: str | Path, *, trust: bool = False, **overrides) -> OAT:
+def load_oat(path: str | Path, *, trust: str | None = None, **overrides) -> OAT:
     """Load an OAT checkpoint file (:meth:`OAT.save_checkpoint` or a Lightning ``.ckpt``) with the weights-only
-    reader (``trust``: see docs/security.md). A file named ``<name>-<8 hex>.pt`` must have a SHA-256 starting with
-    those hex digits (corrupt downloads are refused)."""
+    reader (``trust``, the sha256 of a file you reviewed: see docs/security.md). A file named
+    ``<name>-<8 hex>.pt`` must have a SHA-256 starting with those hex digits (corrupt downloads are refused)."""
     from gazekit.models._checkpoint import read_checkpoint, sha256_of
 
     path = Path(path)

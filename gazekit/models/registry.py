@@ -164,7 +164,7 @@ def checkpoint_format(state: dict) -> str | None:
     return fmt
 
 
-def _read(name: str, pretrained, trust: bool) -> tuple[dict, str]:
+def _read(name: str, pretrained, trust) -> tuple[dict, str]:
     from gazekit.errors import InvalidInputError
     from gazekit.models._checkpoint import read_checkpoint
 
@@ -198,17 +198,22 @@ def _build(name: str, state: dict, source: str, kwargs: dict):
                                 f"({str(err).splitlines()[-1].strip()[:300]})") from err
 
 
-def create_model(name: str, pretrained: str | bool | None = None, *, trust: bool = False, **kwargs):
+def create_model(name: str, pretrained: str | bool | None = None, *, trust: str | None = None, **kwargs):
     """Build a registered model.
 
     Args:
         pretrained: whole-model weights: a shipped tag, a checkpoint path (a file written by
             ``model.save_checkpoint`` or a Lightning ``.ckpt`` of that model), None (the model's default weights,
             if it has any) or False (no weights: random init / unfitted).
-        trust: allow a checkpoint file that the weights-only reader refuses (see docs/security.md).
+        trust: the sha256 (64 hex digits) of a checkpoint file you reviewed: allows loading exactly those bytes
+            when the weights-only reader refuses the file; a file with another sha256 is refused (see
+            docs/security.md). ``sha256sum FILE`` prints it.
         kwargs: model options (``None`` values are dropped, so configs can leave options unset); with weights
             they override the stored hyper-parameters where the family allows it (e.g. ``max_fixations``).
     """
+    from gazekit.models._checkpoint import check_trust
+
+    check_trust(trust)  # a bare True is refused even where no file is read
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     entry = MODELS.get(name)
     if pretrained is None:
@@ -219,7 +224,7 @@ def create_model(name: str, pretrained: str | bool | None = None, *, trust: bool
     return _build(name, state, source, kwargs)
 
 
-def load_checkpoint(path: str | Path, *, trust: bool = False, **overrides):
+def load_checkpoint(path: str | Path, *, trust: str | None = None, **overrides):
     """Load any gazekit checkpoint: the file's ``format`` field (or a Lightning checkpoint's class path) picks the
     registered model that reads it. ``trust``: see :func:`create_model`. Returns the model in eval mode."""
     from gazekit.errors import InvalidInputError
@@ -244,13 +249,17 @@ def _fast(spec: WeightSpec):
     return getattr(importlib.import_module(module), func)(spec.path, spec.sha256).eval()
 
 
-def load_predictor(spec: str, *, trust: bool = False):
+def load_predictor(spec: str, *, trust: str | None = None):
     """A model for inference (eval mode) from a spec: a registered name, ``NAME:WEIGHTS`` (a weight tag or a
     checkpoint path for that model), or a path to any gazekit checkpoint (:func:`load_checkpoint`).
 
     Same predictions as ``create_model(name)``; shipped weights with a fast inference-only loader
-    (:attr:`WeightSpec.fast`) use it, so that no training framework is imported.
+    (:attr:`WeightSpec.fast`) use it, so that no training framework is imported. ``trust``: see
+    :func:`create_model` (several hashes may be given, for callers that load several files).
     """
+    from gazekit.models._checkpoint import check_trust
+
+    check_trust(trust)
     name, weights = (spec.split(":", 1) + [None])[:2]
     fast = catalog_weight_spec(name, weights)
     if fast is not None and fast.fast:

@@ -206,7 +206,7 @@ class SaliencyNet(nn.Module):
         return model.eval()
 
     @classmethod
-    def from_file(cls, path: str | Path, sha256: str | None = None, trust: bool = False):
+    def from_file(cls, path: str | Path, sha256: str | None = None, trust: str | None = None):
         """Load a :meth:`save_checkpoint` file or a Lightning checkpoint (weights-only reader); verify ``sha256``
         if given."""
         from gazekit.models._checkpoint import read_checkpoint

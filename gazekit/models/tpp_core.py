@@ -388,10 +388,12 @@ class TPPGazeCore(nn.Module):
         return model.eval()
 
     @classmethod
-    def from_file(cls, path: str | Path, sha256: str | None = None, frozen: bool = False, trust: bool = False):
+    def from_file(cls, path: str | Path, sha256: str | None = None, frozen: bool = False,
+                  trust: str | None = None):
         """Load a :meth:`save_checkpoint` file or a Lightning ``.ckpt``; verify ``sha256`` if given.
 
-        The file is read with the weights-only reader (``trust=True`` lifts that, see docs/security.md).
+        The file is read with the weights-only reader (``trust="<the file's sha256>"`` lifts that for exactly
+        those bytes, see docs/security.md).
         ``frozen=True`` builds the backbone from the layer graph stored in the file (plain ``torch.nn`` layers: no
         timm import, faster start) when there is one; because that graph is code, this needs ``sha256``.
         """
