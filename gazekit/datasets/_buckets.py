@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.utils.data import DistributedSampler
 
+from gazekit.datasets.grouped import ImageBatchSampler
 from gazekit.errors import InvalidInputError
 
 
@@ -47,34 +47,26 @@ def canvas_size(width: float, height: float, pixels: int = 320 * 240, multiple: 
     return best[1]
 
 
-class BucketBatchSampler(DistributedSampler):
+class BucketBatchSampler(ImageBatchSampler):
     """Batches of item indices: every item of up to ``images_per_batch`` images of one bucket (canvas size).
 
     Each epoch the images are shuffled (``seed + epoch``), grouped by bucket in that order, cut into batches,
     and the batches shuffled again; without ``shuffle`` the order is fixed (buckets in first-seen order). Under
     DDP rank ``r`` takes batches ``r, r + num_replicas, ...``; with ``even`` (training) the sequence is padded
-    with its own first batches to a multiple of ``num_replicas``. Subclasses ``DistributedSampler`` only so that
-    Lightning does not insert its own sampler.
+    with its own first batches to a multiple of ``num_replicas`` (argument checks, padding and the sharing out
+    over ranks as :class:`~gazekit.datasets.grouped.ImageBatchSampler`, a ``DistributedSampler`` only so that
+    Lightning does not insert its own sampler).
     """
 
     def __init__(self, keys: list[str], buckets: dict[str, tuple[int, int]], images_per_batch: int, shuffle: bool,
                  seed: int = 0, *, num_replicas: int = 1, rank: int = 0, even: bool = True):
-        if images_per_batch < 1:
-            raise InvalidInputError(f"images_per_batch must be >= 1, got {images_per_batch}")
-        if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise InvalidInputError(f"rank must be in [0, num_replicas), got rank {rank} of {num_replicas}")
-        self.groups: dict[str, list[int]] = {}
-        for i, k in enumerate(keys):
-            self.groups.setdefault(k, []).append(i)
-        self.names = list(self.groups)
+        super().__init__(keys, images_per_batch, shuffle, seed, num_replicas=num_replicas, rank=rank, even=even)
         missing = [n for n in self.names if n not in buckets]
         if missing:
             raise InvalidInputError(f"no canvas size for {len(missing)} image(s), e.g. {missing[:3]}")
         self.bucket = {n: tuple(buckets[n]) for n in self.names}
-        self.images_per_batch, self.shuffle, self.seed, self.epoch = int(images_per_batch), shuffle, seed, 0
-        self.num_replicas, self.rank, self.even, self.drop_last = num_replicas, rank, even, False
 
-    def _batches(self) -> list[list[int]]:
+    def _image_batches(self) -> list[list[int]]:
         order = list(range(len(self.names)))
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         if self.shuffle:
@@ -88,7 +80,7 @@ class BucketBatchSampler(DistributedSampler):
             batches = [batches[k] for k in torch.randperm(len(batches), generator=g).tolist()]
         return batches
 
-    def _count(self) -> int:
+    def _batch_count(self) -> int:
         return sum(math.ceil(n / self.images_per_batch) for n in self._bucket_sizes().values())
 
     def _bucket_sizes(self) -> dict[tuple, int]:
@@ -96,17 +88,3 @@ class BucketBatchSampler(DistributedSampler):
         for n in self.names:
             sizes[self.bucket[n]] = sizes.get(self.bucket[n], 0) + 1
         return sizes
-
-    def __len__(self) -> int:
-        n, w = self._count(), self.num_replicas
-        if n == 0:
-            return 0
-        return math.ceil(n / w) if self.even else len(range(self.rank, max(n, w), w))
-
-    def __iter__(self):
-        batches = self._batches()
-        if batches:
-            total = len(self) * self.num_replicas if self.even else max(len(batches), self.num_replicas)
-            batches = [batches[k % len(batches)] for k in range(total)]
-        for images in batches[self.rank::self.num_replicas]:
-            yield [i for j in images for i in self.groups[self.names[j]]]

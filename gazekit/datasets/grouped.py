@@ -35,6 +35,10 @@ class ImageBatchSampler(DistributedSampler):
 
     It subclasses :class:`~torch.utils.data.DistributedSampler` only so that Lightning sees the loader as already
     sharded and does not try (and fail) to insert its own sampler; the dataset is not needed.
+
+    Subclasses that form the batches of images another way (:class:`gazekit.datasets._buckets.BucketBatchSampler`)
+    override :meth:`_image_batches` and :meth:`_batch_count`; the argument checks, the grouping of items by key and
+    the padding and sharing out over ranks are this class's.
     """
 
     def __init__(self, keys: list[str], images_per_batch: int, shuffle: bool, seed: int = 0, *,
@@ -47,13 +51,21 @@ class ImageBatchSampler(DistributedSampler):
         for i, k in enumerate(keys):
             self.groups.setdefault(k, []).append(i)
         self.names = list(self.groups)
-        self.images_per_batch, self.shuffle, self.seed, self.epoch = images_per_batch, shuffle, seed, 0
+        self.images_per_batch, self.shuffle, self.seed, self.epoch = int(images_per_batch), shuffle, seed, 0
         self.num_replicas, self.rank, self.even = num_replicas, rank, even
         self.drop_last = False
 
     def _batch_count(self) -> int:
         """Batches before padding, over all ranks."""
         return math.ceil(len(self.names) / self.images_per_batch)
+
+    def _image_batches(self) -> list[list[int]]:
+        """This epoch's batches before padding, over all ranks, as positions in ``self.names``."""
+        order = list(range(len(self.names)))
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(order), generator=g).tolist()
+        return [order[s:s + self.images_per_batch] for s in range(0, len(order), self.images_per_batch)]
 
     def __len__(self) -> int:
         n, w = self._batch_count(), self.num_replicas
@@ -62,11 +74,7 @@ class ImageBatchSampler(DistributedSampler):
         return math.ceil(n / w) if self.even else len(range(self.rank, max(n, w), w))
 
     def __iter__(self):
-        order = list(range(len(self.names)))
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(len(order), generator=g).tolist()
-        batches = [order[s:s + self.images_per_batch] for s in range(0, len(order), self.images_per_batch)]
+        batches = self._image_batches()
         if batches:
             total = len(self) * self.num_replicas if self.even else max(len(batches), self.num_replicas)
             batches = [batches[k % len(batches)] for k in range(total)]

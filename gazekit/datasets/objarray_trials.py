@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gazekit.datasets.splits import split_by
+from gazekit.datasets.splits import SplitLoaders, split_by
 from gazekit.images import crop_objects, resize_template
 
 # The layout split the shipped OAT was trained and is evaluated on: split_by(trial ids, LAYOUT_FRACTIONS,
@@ -90,7 +90,7 @@ def collate_trials(items: list[dict], bank: torch.Tensor, centres: torch.Tensor)
             "info": [it["info"] for it in items]}
 
 
-class ObjArrayDataModule(pl.LightningDataModule):
+class ObjArrayDataModule(SplitLoaders, pl.LightningDataModule):
     """The object-array search trials for OAT, split by layout.
 
     Args:
@@ -125,15 +125,6 @@ class ObjArrayDataModule(pl.LightningDataModule):
         return DataLoader(self.parts[part], batch_size=self.hparams.batch_size, shuffle=shuffle,
                           num_workers=self.hparams.num_workers,
                           collate_fn=lambda items: collate_trials(items, self.bank, centres))
-
-    def train_dataloader(self):
-        return self._loader("train", True)
-
-    def val_dataloader(self):
-        return self._loader("val", False)
-
-    def test_dataloader(self):
-        return self._loader("test", False)
 
     def predict_dataloader(self):
         return self._loader("test", False)

@@ -83,3 +83,21 @@ def split_by(keys: Sequence, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed:
     else:
         raise InvalidInputError(f"unknown split rule {rule!r}; use 'rank' or 'hash'")
     return {name: np.flatnonzero(assignment == s).astype(np.int64) for s, name in enumerate(names)}
+
+
+class SplitLoaders:
+    """``train_dataloader`` (shuffled), ``val_dataloader`` and ``test_dataloader`` of a LightningDataModule that
+    builds each split's loader with ``self._loader(split, shuffle)``. A mixin, listed before
+    ``pl.LightningDataModule`` in the bases."""
+
+    def train_dataloader(self):
+        """The training split, shuffled."""
+        return self._loader("train", True)
+
+    def val_dataloader(self):
+        """The validation split, in order."""
+        return self._loader("val", False)
+
+    def test_dataloader(self):
+        """The test split, in order."""
+        return self._loader("test", False)

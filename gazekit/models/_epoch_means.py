@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["EpochMeans"]
+__all__ = ["EpochMeans", "ValTestEpochMeans"]
 
 
 class EpochMeans:
@@ -63,3 +63,40 @@ class EpochMeans:
             if not math.isnan(value):
                 module.log(f"{prefix}/{name}", value, sync_dist=True, reduce_fx="max", prog_bar=name in prog_bar)
         return means
+
+
+class ValTestEpochMeans:
+    """Lightning hooks that log ``val/NAME`` and ``test/NAME`` as means over every item of the epoch on every rank.
+
+    A mixin, listed before ``pl.LightningModule`` in the bases. The class names its quantities in
+    ``epoch_mean_names`` (and those shown in the progress bar in ``epoch_mean_prog_bar``); its validation and test
+    steps add their items to ``self._epoch_means(stage)`` (an :class:`EpochMeans`). Each epoch starts the sums
+    afresh and ends by logging the means, which are also kept in ``self.epoch_metrics[stage]``.
+    """
+
+    epoch_mean_names: Sequence[str] = ()
+    epoch_mean_prog_bar: Sequence[str] = ()
+
+    def _epoch_means(self, stage: str) -> EpochMeans:
+        if not hasattr(self, "_means"):
+            self._means, self.epoch_metrics = {}, {}
+        return self._means.setdefault(stage, EpochMeans(self.epoch_mean_names))
+
+    def _log_epoch_means(self, stage: str) -> None:
+        self.epoch_metrics[stage] = self._epoch_means(stage).log(self, stage, prog_bar=self.epoch_mean_prog_bar)
+
+    def on_validation_epoch_start(self) -> None:
+        """Start the epoch's sums afresh."""
+        self._epoch_means("val").reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log ``val/NAME`` for every name in ``epoch_mean_names``: its mean over every item of every rank."""
+        self._log_epoch_means("val")
+
+    def on_test_epoch_start(self) -> None:
+        """Start the epoch's sums afresh."""
+        self._epoch_means("test").reset()
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test/NAME`` for every name in ``epoch_mean_names``: its mean over every item of every rank."""
+        self._log_epoch_means("test")

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._epoch_means import ValTestEpochMeans
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.scanpaths import Scanpaths
 
@@ -236,7 +237,7 @@ def make_scanpaths(xy: Tensor, lengths: Tensor, request: PredictRequest, duratio
     )
 
 
-class SearchModel(ScanpathPredictMixin, pl.LightningModule):
+class SearchModel(ValTestEpochMeans, ScanpathPredictMixin, pl.LightningModule):
     """Base of gazekit's zero-shot search models (a LightningModule, ``task_kind = "search"``).
 
     Nothing is learned by gradient descent: ``fit`` (``gazekit train``) fits the log-normal duration
@@ -249,6 +250,8 @@ class SearchModel(ScanpathPredictMixin, pl.LightningModule):
     Args:
         val_searches: search at most this many scanpaths of each validation/test batch (None: all).
     """
+
+    epoch_mean_names = ("found_rate", "tfp_auc", "mean_length")  # per search (ValTestEpochMeans)
 
     task_kind = "search"
 
@@ -353,27 +356,9 @@ class SearchModel(ScanpathPredictMixin, pl.LightningModule):
         acc.add_values("mean_length", pred.lengths.double())
         return pred
 
-    def _epoch_means(self, stage: str):
-        from gazekit.models._epoch_means import EpochMeans
-
-        if not hasattr(self, "_means"):
-            self._means, self.epoch_metrics = {}, {}
-        return self._means.setdefault(stage, EpochMeans(["found_rate", "tfp_auc", "mean_length"]))
-
     def validation_step(self, batch, batch_idx):
         return self._search_batch(batch, "val")
 
     def test_step(self, batch, batch_idx):
         return self._search_batch(batch, "test")
 
-    def on_validation_epoch_start(self) -> None:
-        self._epoch_means("val").reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val")
-
-    def on_test_epoch_start(self) -> None:
-        self._epoch_means("test").reset()
-
-    def on_test_epoch_end(self) -> None:
-        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test")

@@ -223,3 +223,21 @@ class ScanpathPredictMixin:
             return Scanpaths.empty()
         with torch.no_grad():
             return self.predict_scanpaths(request).to("cpu")
+
+
+class SharedStageStep:
+    """``training_step``, ``validation_step`` and ``test_step`` of a LightningModule that does all three in one
+    method, ``self._step(batch, stage)`` with ``stage`` ``"train"``, ``"val"`` or ``"test"``. A mixin, listed
+    before ``pl.LightningModule`` in the bases."""
+
+    def training_step(self, batch, batch_idx):
+        """``self._step(batch, "train")`` (the loss)."""
+        return self._step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        """``self._step(batch, "val")``."""
+        return self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        """``self._step(batch, "test")``."""
+        return self._step(batch, "test")

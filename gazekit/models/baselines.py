@@ -18,13 +18,41 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models._epoch_means import EpochMeans
+from gazekit.models._epoch_means import ValTestEpochMeans
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.priors import fit_freeview_priors, gaussian_logpdf, training_scanpaths
 from gazekit.models.registry import WeightSpec, register_model
 from gazekit.scanpaths import Scanpaths
 
-class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
+def fixation_times(next_duration, horizon: float | None, gap_ms: float, max_fixations: int):
+    """Yield ``(start, duration)`` in ms of each fixation of a sampled scanpath, the stopping rule of TPP: fixation
+    ``n`` lasts ``next_duration(n)`` and the next one starts ``gap_ms`` after it ends, up to ``max_fixations``. A
+    fixation that would end after ``horizon`` ends the scanpath, except the first, which is cut to end there (at
+    least 1 ms); none starts at or after the horizon. Each pair is yielded before the next duration is asked for,
+    so a caller can draw the fixation's position in between (random draws keep their order)."""
+    t, n = 0.0, 0
+    while n < max_fixations:
+        d = next_duration(n)
+        if horizon is not None and t + d > horizon:
+            if n:
+                break
+            d = max(1.0, horizon - t)
+        yield t, d
+        n += 1
+        t += d + gap_ms
+        if horizon is not None and t >= horizon:
+            break
+
+
+def sampled_scanpaths(request: PredictRequest, xs, ys, ts, ds, width: int, height: int) -> Scanpaths:
+    """The sampled sequences (``request.n_samples`` per image, image by image) as model scanpaths."""
+    rows = range(len(xs))
+    return Scanpaths.from_sequences(xs, ys, ts, ds, image=[request.image_names[r // request.n_samples] for r in rows],
+                                    subject=[f"sample{r % request.n_samples}" for r in rows], task="freeview",
+                                    dataset="model", image_size=[float(width), float(height)])
+
+
+class FreeviewBaseline(ValTestEpochMeans, ScanpathPredictMixin, pl.LightningModule):
     """``kind="uniform"`` or ``"centre-bias"`` (see module docstring). No trainable parameters.
 
     As a LightningModule (``gazekit train --config configs/centre_bias_osie.yaml``): ``fit`` fits the priors on the
@@ -33,6 +61,8 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
     ``nll`` also holds the survival term at the viewing-time horizon, which these baselines do not model).
     Images are not needed (``with_images: false``): the image size comes from the scanpaths.
     """
+
+    epoch_mean_names, epoch_mean_prog_bar = ("spatial_ll", "duration_ll", "nll"), ("nll",)  # per fixation
 
     task_kind = "freeview"
 
@@ -93,14 +123,7 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         """Sample scanpaths from the fitted priors (positions from the prior, log-normal durations, the same stopping
         rule as TPP).
         """
-        pri = self._need()
-        images = request.images
-        if images.dim() != 4:
-            raise InvalidInputError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
-        n_img, _, h, w = images.shape
-        gen = generator_for(request.seed)
-        horizon = request.seconds * 1000 if request.seconds is not None else pri.get("viewing_time_ms")
-        max_fix = int(request.max_fixations or self.max_fixations)
+        pri, (n_img, h, w), gen, horizon, max_fix = self._sampling_setup(request)
         probs = self.pixel_log_density(h, w).flatten().exp()
         n_rows = n_img * request.n_samples
         # every position and duration a scanpath could use, drawn in two calls (positions are independent)
@@ -110,27 +133,24 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         dur = torch.exp(pri["logd_loc"] + pri["logd_scale"] * z * request.temperature).numpy()
         px = (pix % w).double() + jit[..., 0]
         py = torch.div(pix, w, rounding_mode="floor").double() + jit[..., 1]
-        xs, ys, ts, ds, names, subjects = [], [], [], [], [], []
+        xs, ys, ts, ds = [], [], [], []
         for r in range(n_rows):
-            t, n = 0.0, 0
-            t_i, d_i = [], []
-            while n < max_fix:
-                d = float(dur[r, n])
-                if horizon is not None and t + d > horizon:
-                    if n:
-                        break
-                    d = max(1.0, horizon - t)
-                t_i.append(t)
-                d_i.append(d)
-                n += 1
-                t += d + pri["gap_ms"]
-                if horizon is not None and t >= horizon:
-                    break
-            xs.append(px[r, :n].numpy()), ys.append(py[r, :n].numpy()), ts.append(t_i), ds.append(d_i)
-            names.append(request.image_names[r // request.n_samples])
-            subjects.append(f"sample{r % request.n_samples}")
-        return Scanpaths.from_sequences(xs, ys, ts, ds, image=names, subject=subjects, task="freeview",
-                                        dataset="model", image_size=[float(w), float(h)])
+            times = list(fixation_times(lambda k: float(dur[r, k]), horizon, pri["gap_ms"], max_fix))
+            n = len(times)
+            xs.append(px[r, :n].numpy()), ys.append(py[r, :n].numpy())
+            ts.append([t for t, _ in times]), ds.append([d for _, d in times])
+        return sampled_scanpaths(request, xs, ys, ts, ds, w, h)
+
+    def _sampling_setup(self, request: PredictRequest):
+        """``(priors, (images, height, width), generator, horizon in ms or None, max fixations)`` for sampling."""
+        pri = self._need()
+        images = request.images
+        if images.dim() != 4:
+            raise InvalidInputError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
+        n_img, _, h, w = images.shape
+        gen = generator_for(request.seed)
+        horizon = request.seconds * 1000 if request.seconds is not None else pri.get("viewing_time_ms")
+        return pri, (n_img, h, w), gen, horizon, int(request.max_fixations or self.max_fixations)
 
     def fixation_log_density(self, scanpaths: Scanpaths) -> Tensor:
         """``[B, L]`` log-density (per px^2) of each fixation's position on its image (``image_size`` of the
@@ -159,11 +179,9 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
 
     def on_validation_start(self) -> None:
         self._fit_if_needed()
-        self._epoch_means("val").reset()
 
     def on_test_start(self) -> None:
         self._fit_if_needed()
-        self._epoch_means("test").reset()
 
     def configure_optimizers(self):
         return None
@@ -182,22 +200,11 @@ class FreeviewBaseline(ScanpathPredictMixin, pl.LightningModule):
         acc.add_values("duration_ll", duration[known])
         acc.add("nll", -(spatial[mask].sum() + duration[known].sum()), mask.sum())
 
-    def _epoch_means(self, stage: str) -> EpochMeans:
-        if not hasattr(self, "_means"):
-            self._means, self.epoch_metrics = {}, {}
-        return self._means.setdefault(stage, EpochMeans(["spatial_ll", "duration_ll", "nll"]))
-
     def validation_step(self, batch, batch_idx):
         self._log_likelihoods(batch, "val")
 
     def test_step(self, batch, batch_idx):
         self._log_likelihoods(batch, "test")
-
-    def on_validation_epoch_end(self) -> None:
-        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val", prog_bar=("nll",))
-
-    def on_test_epoch_end(self) -> None:
-        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test", prog_bar=("nll",))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["freeview_priors"] = self.priors

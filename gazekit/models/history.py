@@ -27,8 +27,8 @@ import torch
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.base import PredictRequest, generator_for
-from gazekit.models.baselines import FreeviewBaseline
+from gazekit.models.base import PredictRequest
+from gazekit.models.baselines import FreeviewBaseline, fixation_times, sampled_scanpaths
 from gazekit.models.registry import register_model
 from gazekit.scanpaths import Scanpaths
 
@@ -153,24 +153,16 @@ class HistoryBaseline(FreeviewBaseline):
 
     @torch.no_grad()
     def predict_scanpaths(self, request: PredictRequest) -> Scanpaths:
-        pri = self._need()
-        images = request.images
-        if images.dim() != 4:
-            raise InvalidInputError(f"images must be [B, 3, H, W], got {tuple(images.shape)}")
-        n_img, _, h, w = images.shape
-        gen = generator_for(request.seed)
-        horizon = request.seconds * 1000 if request.seconds is not None else pri.get("viewing_time_ms")
-        max_fix = int(request.max_fixations or self.max_fixations)
-        xs, ys, ts, ds, names, subjects = [], [], [], [], [], []
-        for r in range(n_img * request.n_samples):
-            t, px, py, t_i, d_i = 0.0, [], [], [], []
-            while len(px) < max_fix:
-                d = math.exp(pri["logd_loc"] + pri["logd_scale"] * request.temperature
-                             * float(torch.randn(1, generator=gen, dtype=torch.float64)))
-                if horizon is not None and t + d > horizon:
-                    if px:
-                        break
-                    d = max(1.0, horizon - t)
+        pri, (n_img, h, w), gen, horizon, max_fix = self._sampling_setup(request)
+
+        def duration(_) -> float:
+            return math.exp(pri["logd_loc"] + pri["logd_scale"] * request.temperature
+                            * float(torch.randn(1, generator=gen, dtype=torch.float64)))
+
+        xs, ys, ts, ds = [], [], [], []
+        for _ in range(n_img * request.n_samples):
+            px, py, t_i, d_i = [], [], [], []
+            for t, d in fixation_times(duration, horizon, pri["gap_ms"], max_fix):
                 probs = torch.from_numpy(self.step_density(h, w, np.asarray(px), np.asarray(py)).reshape(-1))
                 pix = int(torch.multinomial(probs, 1, generator=gen))
                 jit = torch.rand(2, generator=gen, dtype=torch.float64)
@@ -178,14 +170,8 @@ class HistoryBaseline(FreeviewBaseline):
                 py.append(pix // w + float(jit[1]))
                 t_i.append(t)
                 d_i.append(d)
-                t += d + pri["gap_ms"]
-                if horizon is not None and t >= horizon:
-                    break
             xs.append(px), ys.append(py), ts.append(t_i), ds.append(d_i)
-            names.append(request.image_names[r // request.n_samples])
-            subjects.append(f"sample{r % request.n_samples}")
-        return Scanpaths.from_sequences(xs, ys, ts, ds, image=names, subject=subjects, task="freeview",
-                                        dataset="model", image_size=[float(w), float(h)])
+        return sampled_scanpaths(request, xs, ys, ts, ds, w, h)
 
     def save_checkpoint(self, path) -> str:
         from gazekit.models._checkpoint import save_json

@@ -22,7 +22,8 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models._epoch_means import EpochMeans
+from gazekit.models._epoch_means import ValTestEpochMeans
+from gazekit.models.base import SharedStageStep
 from gazekit.models.registry import WeightSpec, register_model
 from gazekit.models.saliency_core import LN2, SaliencyNet
 from gazekit.models.saliency_features import GROUPS, grid_shape
@@ -33,9 +34,11 @@ OSIE_WEIGHTS = WeightSpec("osie", "saliency-osie.pt", "246534439d070b6065256c621
 SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS,)
 
 
-class SaliencyModel(SaliencyNet, pl.LightningModule):
+class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.LightningModule):
     """:class:`SaliencyNet` with training (arguments as there, plus ``optimizer``: an OptimizerCallable, default
     AdamW lr 3e-3, weight decay 1e-3)."""
+
+    epoch_mean_names = epoch_mean_prog_bar = ("nll", "ig_uniform_bits")  # per fixation (ValTestEpochMeans)
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
                  hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015,
@@ -95,37 +98,6 @@ class SaliencyModel(SaliencyNet, pl.LightningModule):
         self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=len(ll))
         self.log(f"{stage}/ig_uniform_bits", ll.mean() / LN2, prog_bar=True, batch_size=len(ll))
         return loss
-
-    def _epoch_means(self, stage: str) -> EpochMeans:
-        if not hasattr(self, "_means"):
-            self._means, self.epoch_metrics = {}, {}
-        return self._means.setdefault(stage, EpochMeans(["nll", "ig_uniform_bits"]))
-
-    def on_validation_epoch_start(self) -> None:
-        """Start the epoch's per-fixation sums afresh."""
-        self._epoch_means("val").reset()
-
-    def on_validation_epoch_end(self) -> None:
-        """Log val/nll and val/ig_uniform_bits as means over every fixation of every rank."""
-        self.epoch_metrics["val"] = self._epoch_means("val").log(self, "val", prog_bar=("nll", "ig_uniform_bits"))
-
-    def on_test_epoch_start(self) -> None:
-        """Start the epoch's per-fixation sums afresh."""
-        self._epoch_means("test").reset()
-
-    def on_test_epoch_end(self) -> None:
-        """Log test/nll and test/ig_uniform_bits as means over every fixation of every rank."""
-        self.epoch_metrics["test"] = self._epoch_means("test").log(self, "test",
-                                                                   prog_bar=("nll", "ig_uniform_bits"))
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        return self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        return self._step(batch, "test")
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]

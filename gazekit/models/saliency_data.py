@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gazekit.datasets.splits import SplitLoaders
 from gazekit.errors import InvalidInputError
 from gazekit.models.saliency_features import GROUPS, extract
 
@@ -156,7 +157,7 @@ def image_fixations(scanpaths) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v) for k, v in out.items()}
 
 
-class SaliencyDataModule(pl.LightningDataModule):
+class SaliencyDataModule(SplitLoaders, pl.LightningDataModule):
     """Images with all their fixations, from one or more registered free-viewing datasets (see module docstring).
 
     Args:
@@ -220,15 +221,6 @@ class SaliencyDataModule(pl.LightningDataModule):
         sampler = SameSizeBatches([size_key(it) for it in items], self.images_per_batch, shuffle)
         return DataLoader(FixationImages(items, self.cache_dir), batch_sampler=sampler, collate_fn=collate_same_size,
                           num_workers=0)
-
-    def train_dataloader(self):
-        return self._loader("train", True)
-
-    def val_dataloader(self):
-        return self._loader("val", False)
-
-    def test_dataloader(self):
-        return self._loader("test", False)
 
 
 def _main(argv=None) -> None:

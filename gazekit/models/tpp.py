@@ -17,8 +17,8 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import Tensor
 
 from gazekit.errors import InvalidInputError
-from gazekit.models._epoch_means import EpochMeans
-from gazekit.models.base import ScanpathPredictMixin
+from gazekit.models._epoch_means import ValTestEpochMeans
+from gazekit.models.base import ScanpathPredictMixin, SharedStageStep
 from gazekit.models.priors import training_scanpaths
 from gazekit.models.registry import WeightSpec, register_model
 from gazekit.models.tpp_core import LN2, TPPGazeCore, check_images
@@ -34,7 +34,7 @@ OSIE_WEIGHTS = WeightSpec("osie", "tpp-osie.pt", "67bbefcd8bcade844abed0278dc60a
 FORMATS = (TPPGazeCore.checkpoint_format, "gazekit.models.tpp.TPPGaze")
 
 
-class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
+class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
     """The TPP gaze model with training: arguments as :class:`TPPGazeCore`, plus
 
     Args:
@@ -45,6 +45,9 @@ class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
     Trains with any DataModule yielding ``(images, Scanpaths)``; :meth:`on_fit_start` fits the priors on the
     DataModule's training scanpaths unless they were fitted already.
     """
+
+    # val/test per-fixation means over every rank (ValTestEpochMeans): nll = -sum(log-likelihood) / sum(fixations)
+    epoch_mean_names = epoch_mean_prog_bar = ("nll", "ig_cb_bits", "dur_gain_nats")
 
     def __init__(self, backbone: str = "lcnet_050", backbone_pretrained: str | None = None,
                  input_width: int = 256, input_height: int = 192, feature_dim: int = 32, hidden_dim: int = 96,
@@ -110,37 +113,6 @@ class TPPGaze(ScanpathPredictMixin, TPPGazeCore, pl.LightningModule):
             self.log(f"{stage}/dur_gain_nats", (out["duration"] - lognormal)[dmask].mean(), prog_bar=True,
                      batch_size=bs)
         return loss
-
-    def _epoch_means(self, stage: str) -> EpochMeans:
-        if not hasattr(self, "_means"):
-            self._means, self.epoch_metrics = {}, {}
-        return self._means.setdefault(stage, EpochMeans(["nll", "ig_cb_bits", "dur_gain_nats"]))
-
-    def _log_epoch(self, stage: str) -> None:
-        """Per-fixation means over every rank's batches: val/nll = -sum(log-likelihood) / sum(fixations)."""
-        self.epoch_metrics[stage] = self._epoch_means(stage).log(self, stage, prog_bar=("nll", "ig_cb_bits",
-                                                                                        "dur_gain_nats"))
-
-    def on_validation_epoch_start(self) -> None:
-        self._epoch_means("val").reset()
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_test_epoch_start(self) -> None:
-        self._epoch_means("test").reset()
-
-    def on_test_epoch_end(self) -> None:
-        self._log_epoch("test")
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        return self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        return self._step(batch, "test")
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
