@@ -82,8 +82,18 @@ class ValTestEpochMeans:
             self._means, self.epoch_metrics = {}, {}
         return self._means.setdefault(stage, EpochMeans(self.epoch_mean_names))
 
+    def derived_epoch_means(self, means: dict[str, float]) -> dict[str, float]:
+        """Quantities computed from the epoch's means (``{name: value}``), logged and kept with them; none here
+        (a class whose loss combines means of different items, such as OAT's, returns it)."""
+        return {}
+
     def _log_epoch_means(self, stage: str) -> None:
-        self.epoch_metrics[stage] = self._epoch_means(stage).log(self, stage, prog_bar=self.epoch_mean_prog_bar)
+        means = self._epoch_means(stage).log(self, stage, prog_bar=self.epoch_mean_prog_bar)
+        for name, value in self.derived_epoch_means(means).items():  # equal on every rank: computed from the sums
+            self.log(f"{stage}/{name}", value, sync_dist=True, reduce_fx="max",
+                     prog_bar=name in self.epoch_mean_prog_bar)
+            means[name] = value
+        self.epoch_metrics[stage] = means
 
     def on_validation_epoch_start(self) -> None:
         """Start the epoch's sums afresh."""

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
+from gazekit.models._epoch_means import ValTestEpochMeans
 from gazekit.models.base import PredictRequest, ScanpathPredictMixin, generator_for
 from gazekit.models.oat_layers import (
     GaussianPositionalEncoding,
@@ -41,7 +42,7 @@ __all__ = ["OAT", "load_oat", "oat"]
 IGNORE = -100
 
 
-class OAT(ScanpathPredictMixin, pl.LightningModule):
+class OAT(ValTestEpochMeans, ScanpathPredictMixin, pl.LightningModule):
     """Object-level scanpath transformer (a LightningModule; ``task_kind = "object_search"``).
 
     Args:
@@ -57,6 +58,9 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
     """
 
     task_kind = "object_search"
+    # val/test: means over every step, duration and batch of the epoch on every rank (ValTestEpochMeans)
+    epoch_mean_names = ("ce", "pe", "duration_nll", "acc")
+    epoch_mean_prog_bar = (*epoch_mean_names, "loss")  # loss: derived_epoch_means
 
     def __init__(self, dim: int = 64, enc_layers: int = 2, dec_layers: int = 2, heads: int = 4, ffn: int = 128,
                  crop_size: int = 32, appearance: str = "small_cnn", pe_bins: int = 16, pe_sigma: float = 2.0,
@@ -119,11 +123,9 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         return logits, (self.duration(h) if self.duration is not None else None)
 
     # ------------------------------------------------------------------ training
-    def losses(self, batch: dict) -> dict:
-        """Teacher-forced losses of a batch: ``ce`` (cross-entropy over the objects and stop), ``pe`` (the positional-
-        encoding regulariser), ``duration_nll`` when the model has a duration head, the weighted total ``loss`` and
-        the next-step accuracy ``acc``.
-        """
+    def _teacher_forced(self, batch: dict) -> dict:
+        """Step logits ``[B, T + 1, N + 1]``, their ``target`` object/stop indices (``IGNORE`` where unknown) and,
+        with a duration head and durations, the per-duration NLL ``duration_items`` (up to a constant)."""
         fix, lengths = batch["fixations"], batch["lengths"]
         memory = self.encode(batch)
         logits, dur = self.step_outputs(memory, batch["object_mask"], fix)
@@ -134,18 +136,28 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         stop = torch.full_like(target, n1 - 1)
         if "stop_known" in batch:  # a scanpath cut to max_len has no observed stop
             stop = torch.where(batch["stop_known"][:, None], stop, IGNORE)
-        target = torch.where(steps == lengths[:, None], stop, target)
-        ce = F.cross_entropy(logits.reshape(-1, n1), target.reshape(-1), ignore_index=IGNORE)
-        out = {"ce": ce, "pe": self.pos.regulariser()}
-        loss = ce + self.hparams.pe_weight * out["pe"]
+        out = {"logits": logits, "target": torch.where(steps == lengths[:, None], stop, target)}
         if dur is not None and "durations" in batch:
             d = torch.cat([batch["durations"], batch["durations"].new_full((b, 1), math.nan)], 1)
             ok = torch.isfinite(d) & (d > 0)
-            if ok.any():
-                mu, log_sigma = dur[..., 0][ok], dur[..., 1][ok].clamp(-3, 3)
-                z = (d[ok].log() - mu) / log_sigma.exp()
-                out["duration_nll"] = (0.5 * z**2 + log_sigma + d[ok].log()).mean()  # + const
-                loss = loss + self.hparams.duration_weight * out["duration_nll"]
+            mu, log_sigma = dur[..., 0][ok], dur[..., 1][ok].clamp(-3, 3)
+            z = (d[ok].log() - mu) / log_sigma.exp()
+            out["duration_items"] = 0.5 * z**2 + log_sigma + d[ok].log()
+        return out
+
+    def losses(self, batch: dict) -> dict:
+        """Teacher-forced losses of a batch: ``ce`` (cross-entropy over the objects and stop), ``pe`` (the positional-
+        encoding regulariser), ``duration_nll`` when the model has a duration head, the weighted total ``loss`` and
+        the next-step accuracy ``acc``.
+        """
+        tf = self._teacher_forced(batch)
+        logits, target = tf["logits"], tf["target"]
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
+        out = {"ce": ce, "pe": self.pos.regulariser()}
+        loss = ce + self.hparams.pe_weight * out["pe"]
+        if "duration_items" in tf and len(tf["duration_items"]):
+            out["duration_nll"] = tf["duration_items"].mean()  # + const
+            loss = loss + self.hparams.duration_weight * out["duration_nll"]
         with torch.no_grad():
             valid = target != IGNORE
             out["acc"] = (logits.argmax(-1)[valid] == target[valid]).float().mean()
@@ -157,13 +169,32 @@ class OAT(ScanpathPredictMixin, pl.LightningModule):
         self.log_dict({f"train/{k}": v for k, v in out.items()}, prog_bar=True, batch_size=len(batch["lengths"]))
         return out["loss"]
 
+    def _evaluation_step(self, batch: dict, stage: str) -> None:
+        """Add the batch's items to the epoch sums (:class:`ValTestEpochMeans`): ``ce`` and ``acc`` per known step,
+        ``duration_nll`` per known duration, ``pe`` (the same for every batch) per batch."""
+        tf = self._teacher_forced(batch)
+        logits, target = tf["logits"], tf["target"]
+        valid = target != IGNORE
+        sums = self._epoch_means(stage)
+        sums.add_values("ce", F.cross_entropy(logits[valid], target[valid], reduction="none"))
+        sums.add_values("acc", (logits.argmax(-1)[valid] == target[valid]).double())
+        sums.add("pe", self.pos.regulariser(), 1)
+        if "duration_items" in tf:
+            sums.add_values("duration_nll", tf["duration_items"])
+
+    def derived_epoch_means(self, means: dict[str, float]) -> dict[str, float]:
+        """``loss`` of the whole epoch: the training loss's formula on the epoch's pooled means."""
+        if math.isnan(means["ce"]):
+            return {}
+        nll = means["duration_nll"]
+        return {"loss": means["ce"] + self.hparams.pe_weight * means["pe"]
+                + (0.0 if math.isnan(nll) else self.hparams.duration_weight * nll)}
+
     def validation_step(self, batch, batch_idx):
-        out = self.losses(batch)
-        self.log_dict({f"val/{k}": v for k, v in out.items()}, prog_bar=True, batch_size=len(batch["lengths"]))
+        self._evaluation_step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        out = self.losses(batch)
-        self.log_dict({f"test/{k}": v for k, v in out.items()}, batch_size=len(batch["lengths"]))
+        self._evaluation_step(batch, "test")
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr)

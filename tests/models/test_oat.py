@@ -253,3 +253,79 @@ def test_synthetic_unique_colour_target_is_found_first():
     assert float((first == target).float().mean()) >= 0.9
     # and it learned to stop after the target (the human sequences are "target, stop")
     assert float(out["stopped"].float().mean()) >= 0.9
+
+
+def _search_batch(b: int, seed: int) -> dict:
+    """``b`` colour trials with 1-3 fixations each, durations (one unknown) and one scanpath cut before its stop."""
+    batch, _ = colour_batch(b, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, 4, (b,), generator=g)
+    pad = torch.arange(int(lengths.max()))[None] >= lengths[:, None]
+    fix = torch.randint(0, 6, pad.shape, generator=g).masked_fill(pad, -1)
+    dur = (100 + 400 * torch.rand(pad.shape, generator=g)).masked_fill(pad, math.nan)
+    dur[0, 0] = math.nan
+    stop_known = torch.ones(b, dtype=torch.bool)
+    stop_known[-1] = False
+    return {**batch, "fixations": fix, "lengths": lengths, "durations": dur, "stop_known": stop_known}
+
+
+def _items(model: OAT, batch: dict) -> dict:
+    """Per-item values of one batch, with the targets built here from the batch: CE and correctness per known
+    step (each fixation, then the stop where it was observed), the duration NLL per known duration."""
+    logits, dur = model.step_outputs(model.encode(batch), batch["object_mask"], batch["fixations"])
+    logp = torch.log_softmax(logits, -1)
+    ce, hit, dnll = [], [], []
+    for i, n in enumerate(batch["lengths"].tolist()):
+        steps = batch["fixations"][i, :n].tolist() + ([logits.shape[-1] - 1] if batch["stop_known"][i] else [])
+        for s, k in enumerate(steps):
+            ce.append(-logp[i, s, k])
+            hit.append(float(logits[i, s].argmax() == k))
+        for s in range(n):
+            d = batch["durations"][i, s]
+            if torch.isfinite(d):
+                mu, log_sigma = dur[i, s, 0], dur[i, s, 1].clamp(-3, 3)
+                z = (d.log() - mu) / log_sigma.exp()
+                dnll.append(0.5 * z**2 + log_sigma + d.log())
+    return {"ce": torch.stack(ce).double(), "acc": torch.tensor(hit, dtype=torch.float64),
+            "duration_nll": torch.stack(dnll).double()}
+
+
+def test_validation_metrics_are_pooled_means_over_unequal_batches():
+    """Batches of 3 and 9 trials (unequal numbers of steps and durations): the epoch's val/ce, val/acc and
+    val/duration_nll are the means over every item of both batches (not the mean of the batch means), and
+    val/loss is the training loss's formula on them."""
+    model = tiny(dropout=0.0)
+    small, large = _search_batch(3, seed=1), _search_batch(9, seed=2)
+    model.on_validation_epoch_start()
+    with torch.no_grad():
+        for k, batch in enumerate((small, large)):
+            model.validation_step(batch, k)
+        items = [_items(model, small), _items(model, large)]
+        pe = float(model.pos.regulariser())
+    means = model._epoch_means("val").compute()
+    assert len(items[0]["ce"]) != len(items[1]["ce"]) and len(items[0]["duration_nll"]) < len(items[1]["duration_nll"])
+    for name in ("ce", "acc", "duration_nll"):
+        every = torch.cat([it[name] for it in items])
+        assert abs(means[name] - float(every.mean())) < 1e-12, name
+    assert means["pe"] == pe
+    batch_means = (float(items[0]["ce"].mean()) + float(items[1]["ce"].mean())) / 2
+    assert abs(means["ce"] - batch_means) > 1e-3  # the pooled mean is not the mean of batch means here
+    loss = model.derived_epoch_means(means)["loss"]
+    hp = model.hparams
+    assert loss == means["ce"] + hp.pe_weight * pe + hp.duration_weight * means["duration_nll"]
+
+
+def test_validation_epoch_logs_the_pooled_means():
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    model = tiny(dropout=0.0)
+    batches = [_search_batch(3, seed=1), _search_batch(9, seed=2)]
+    trainer = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                         enable_model_summary=False)
+    trainer.validate(model, DataLoader(batches, batch_size=None))
+    with torch.no_grad():
+        ce = torch.cat([_items(model, b)["ce"] for b in batches]).mean()
+    assert float(trainer.callback_metrics["val/ce"]) == pytest.approx(float(ce), rel=1e-6)
+    assert float(trainer.callback_metrics["val/loss"]) == pytest.approx(model.epoch_metrics["val"]["loss"], rel=1e-6)
+    assert set(model.epoch_metrics["val"]) == {"ce", "pe", "duration_nll", "acc", "loss"}
