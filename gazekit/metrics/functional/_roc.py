@@ -22,67 +22,146 @@ except Exception:  # noqa: BLE001
     njit = None
 
 _MIN_CELLS = 8192  # grid cells between the smallest and largest threshold (fine: few pixels share a threshold's)
+_BLOCK = 1024  # pixels per block: their cell indices are computed in one vectorised loop, then counted
+_NEG = -(2**30)  # start count of a cell holding a threshold (maps have fewer than 2**30 pixels)
+
+
+def _cell(v, lo_t, scale, last):  # pragma: no cover - inlined by numba
+    """Grid cell of a value, a non-decreasing function of ``v`` in ``0 .. last``: ``floor(1 + (v - lo_t) * scale)``
+    clamped, so 0 holds only values below the smallest threshold (which itself is in cell 1) and ``last`` only
+    values above the largest (in ``last - 2`` or ``last - 1``): the many pixels below or above every threshold are
+    never compared exactly. A NaN value gets a valid index too (the kernel checks finiteness separately)."""
+    y = (v - lo_t) * scale + 1.0
+    y = y if y >= 0.0 else 0.0
+    return np.int32(y if y <= last else last)
 
 
 def _rank_counts_kernel(maps, thr, nthr, n_less, n_le):  # pragma: no cover - compiled by numba
     """For row b: ``n_less[b, k]`` = #pixels < thr[b, k], ``n_le[b, k]`` = #pixels <= thr[b, k] (k < nthr[b],
-    thresholds sorted ascending). Returns the first row with a NaN or infinite pixel, or -1."""
+    thresholds sorted ascending). Returns the first row with a NaN or infinite pixel, or -1.
+
+    Per block of pixels: (1) every pixel's grid cell, a branch-free loop that LLVM vectorises (a NaN or
+    infinite pixel gets the extra cell ``cells``); (2) a histogram of the cells, in two copies so that
+    neighbouring pixels of a smooth map (often the same cell) do not wait on each other's increments, while
+    the pixels whose cell holds a threshold are listed (branch-free); (3) those few are compared exactly.
+    Equal thresholds (tied fixations) are counted once."""
     rows, n = maps.shape
     bad = -1
+    cbuf = np.empty(_BLOCK, np.int32)
+    amb = np.empty(_BLOCK, np.int32)
+    t = np.empty(thr.shape[1])
+    # work arrays for the largest grid, allocated once (short rows, such as the negatives of shuffled AUC, are
+    # many); each row clears the part it uses
+    max_cells = max(4 * thr.shape[1], min(_MIN_CELLS, n // 8)) + 2
+    first = np.empty(max_cells + 1, np.int32)  # int32 (k < 2**31 fixations): the grid stays in L1
+    has_thr = np.empty(max_cells + 1, np.bool_)
+    per_cell = np.empty((2, max_cells + 1), np.int32)
+    hist_le = np.empty(thr.shape[1] + 1, np.int64)
+    hist_lt = np.empty(thr.shape[1] + 1, np.int64)
     for b in range(rows):
-        k = nthr[b]
-        if k == 0:
+        k_all = nthr[b]
+        if k_all == 0:
             continue
-        t = thr[b]
+        k = 0  # distinct thresholds
+        for j in range(k_all):
+            if k == 0 or thr[b, j] != t[k - 1]:
+                t[k] = thr[b, j]
+                k += 1
         lo_t = t[0]
         cells = max(4 * k, min(_MIN_CELLS, n // 8))  # short rows (negatives at fixations): a small grid
         span = t[k - 1] - lo_t
         scale = (cells - 1) / span if span > 0 and span < np.inf else 0.0
-        # first[c] = #thresholds in cells < c (cell of a value: its offset from the smallest threshold, scaled)
-        first = np.zeros(cells + 1, np.int32)  # int32 (k < 2**31 fixations): the grid stays in L1
+        cells += 2  # and the cells below and above all thresholds
+        last = cells - 1.0
+        # first[c] = #thresholds in cells < c; has_thr[c]: cell c holds a threshold (cell `cells`: non-finite)
+        first[: cells + 1] = 0
         for j in range(k):
-            first[min(max(int((t[j] - lo_t) * scale), 0), cells - 1) + 1] += 1
+            first[_cell(t[j], lo_t, scale, last) + 1] += 1
         for c in range(cells):
             first[c + 1] += first[c]
-        per_cell = np.zeros(cells, np.int64)  # pixels of cells without a threshold
-        hist_le = np.zeros(k + 1, np.int64)  # the other pixels by #thresholds <= v
-        hist_lt = np.zeros(k + 1, np.int64)  # ... and by #thresholds < v
-        probe = 0.0  # NaN when a pixel is NaN or infinite
-        top = cells - 1.0
+        # pixels per cell (n < 2**30), two copies; a cell holding a threshold starts at -2**30, so the count read
+        # for the increment also tells whether the pixel must be compared exactly
+        per_cell[:, : cells + 1] = 0
+        has_thr[cells] = False
+        for c in range(cells):
+            has_thr[c] = first[c + 1] > first[c]
+            if has_thr[c]:
+                per_cell[0, c] = _NEG
+                per_cell[1, c] = _NEG
+        hist_le[: k + 1] = 0  # pixels by #thresholds <= v
+        hist_lt[: k + 1] = 0  # ... and by #thresholds < v
+        bad_cell = np.int32(cells)
         row = maps[b]
-        for i in range(n):
-            v = row[i]
-            probe += v * 0.0
-            x = (v - lo_t) * scale
-            x = x if x >= 0.0 else 0.0  # also NaN (from a NaN pixel, or inf * 0): a valid index; probe flags it
-            c = int(x if x <= top else top)  # monotone in v: other cells' thresholds are < or > v
-            le = first[c]
-            end = first[c + 1]
-            if le == end:
-                per_cell[c] += 1
-            else:  # thresholds share the pixel's cell: compare exactly
+        for s in range(0, n, _BLOCK):
+            m = min(_BLOCK, n - s)
+            blk = row[s:s + m]  # a view: indices from 0 keep the loop free of gathers
+            for i in range(m):
+                v = blk[i]
+                c = _cell(v, lo_t, scale, last)
+                cbuf[i] = c if abs(v) < np.inf else bad_cell
+            na = 0
+            for i in range(0, m - 1, 2):  # branch-free: every pixel is listed, the list grows for the few
+                c0 = cbuf[i]
+                c1 = cbuf[i + 1]
+                p0 = per_cell[0, c0]
+                per_cell[0, c0] = p0 + 1
+                amb[na] = i
+                na += p0 < 0
+                p1 = per_cell[1, c1]
+                per_cell[1, c1] = p1 + 1
+                amb[na] = i + 1
+                na += p1 < 0
+            if m % 2:
+                c0 = cbuf[m - 1]
+                p0 = per_cell[0, c0]
+                per_cell[0, c0] = p0 + 1
+                amb[na] = m - 1
+                na += p0 < 0
+            for a in range(na):  # thresholds share the pixel's cell: compare exactly
+                i = amb[a]
+                v = blk[i]
+                c = cbuf[i]
+                le = first[c]
                 lt = le
-                for j in range(le, end):
+                for j in range(first[c], first[c + 1]):
                     le += t[j] <= v
                     lt += t[j] < v
                 hist_le[le] += 1
                 hist_lt[lt] += 1
-        if not probe == 0.0 and bad < 0:
+        if per_cell[0, cells] + per_cell[1, cells] > 0 and bad < 0:
             bad = b
-        for c in range(cells):  # a pixel in an empty cell has first[c] thresholds below it, none equal
-            hist_le[first[c]] += per_cell[c]
-            hist_lt[first[c]] += per_cell[c]
+        for c in range(cells):  # a pixel of a cell without a threshold has first[c] thresholds below it
+            if not has_thr[c]:
+                cnt = per_cell[0, c] + per_cell[1, c]
+                hist_le[first[c]] += cnt
+                hist_lt[first[c]] += cnt
+        d = -1  # distinct threshold of each threshold
         acc_le = 0
         acc_lt = 0
-        for j in range(k):
-            acc_le += hist_le[j]
-            acc_lt += hist_lt[j]
-            n_less[b, j] = acc_le  # v < t_j  <=>  #{t <= v} <= j
-            n_le[b, j] = acc_lt  # v <= t_j  <=>  #{t < v} <= j
+        for j in range(k_all):
+            if d < 0 or thr[b, j] != t[d]:
+                d += 1
+                acc_le += hist_le[d]
+                acc_lt += hist_lt[d]
+            n_less[b, j] = acc_le  # v < t_d  <=>  #{t <= v} <= d
+            n_le[b, j] = acc_lt  # v <= t_d  <=>  #{t < v} <= d
     return bad
 
 
-_kernel = njit(cache=True, nogil=True, error_model="numpy")(_rank_counts_kernel) if njit is not None else None
+def _gather_kernel(rows, idx, out):  # pragma: no cover - compiled by numba
+    for b in range(rows.shape[0]):
+        r = rows[b]
+        o = out[b]
+        for j in range(idx.size):
+            o[j] = r[idx[j]]
+
+
+if njit is not None:
+    _cell = njit(inline="always")(_cell)
+    _kernel = njit(cache=True, nogil=True, error_model="numpy")(_rank_counts_kernel)
+    _gather = njit(cache=True, nogil=True)(_gather_kernel)
+else:
+    _kernel = _gather = None
 
 
 def _rank_counts_sorted(maps: np.ndarray, thr: np.ndarray, nthr: np.ndarray, n_less, n_le) -> int:
@@ -100,6 +179,19 @@ def _rank_counts_sorted(maps: np.ndarray, thr: np.ndarray, nthr: np.ndarray, n_l
     return bad
 
 
+def gather_columns(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``rows[:, idx]`` for float64 ``rows [B, N]`` and int64 indices in ``[0, N)`` (checked by the caller), as
+    one loop of independent loads (``np.take`` copies element by element and keeps fewer cache misses in
+    flight)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    if _gather is None:
+        return np.take(rows, idx, axis=1)
+    out = np.empty((rows.shape[0], idx.size))
+    _gather(rows, idx, out)
+    return out
+
+
 def rank_counts(maps: np.ndarray, thresholds: list[np.ndarray], *, use_kernel: bool = True
                 ) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Per row ``b`` of ``maps [B, N]`` (float64) and its sorted, finite ``thresholds[b]``: the number of pixels
@@ -107,19 +199,33 @@ def rank_counts(maps: np.ndarray, thresholds: list[np.ndarray], *, use_kernel: b
     the first row containing a NaN/infinite pixel (-1 if none; rows without thresholds are not scanned)."""
     b = maps.shape[0]
     kmax = max((len(t) for t in thresholds), default=0)
-    thr = np.zeros((b, max(kmax, 1)))
+    thr = np.zeros((b, kmax))
     nthr = np.zeros(b, np.int64)
     for i, t in enumerate(thresholds):
         thr[i, : len(t)] = t
         nthr[i] = len(t)
-    n_less = np.zeros((b, max(kmax, 1)), np.int64)
-    n_le = np.zeros((b, max(kmax, 1)), np.int64)
+    n_less, n_le, bad = rank_counts_padded(maps, thr, nthr, use_kernel=use_kernel)
+    return [n_less[i, : nthr[i]] for i in range(b)], [n_le[i, : nthr[i]] for i in range(b)], bad
+
+
+def rank_counts_padded(maps: np.ndarray, thr: np.ndarray, nthr: np.ndarray, *, use_kernel: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`rank_counts` with the thresholds as one array ``thr [B, K]``, row ``b`` sorted in its first
+    ``nthr[b]`` entries (the rest is ignored). Returns ``n_less`` and ``n_le`` as ``[B, K]`` int64 arrays (zero
+    past ``nthr[b]``) and the first non-finite row."""
+    b, k = thr.shape
+    if maps.shape[1] >= 2**30:
+        raise ValueError(f"maps of {maps.shape[1]} pixels: the counting kernel takes fewer than 2**30")
+    thr = np.ascontiguousarray(thr if k else np.zeros((b, 1)), dtype=np.float64)
+    nthr = np.ascontiguousarray(nthr, dtype=np.int64)
+    n_less = np.zeros(thr.shape, np.int64)
+    n_le = np.zeros(thr.shape, np.int64)
     maps = np.ascontiguousarray(maps, dtype=np.float64)
     if use_kernel and _kernel is not None:
         bad = int(_kernel(maps, thr, nthr, n_less, n_le))
     else:
         bad = _rank_counts_sorted(maps, thr, nthr, n_less, n_le)
-    return [n_less[i, : nthr[i]] for i in range(b)], [n_le[i, : nthr[i]] for i in range(b)], bad
+    return n_less[:, :k], n_le[:, :k], bad
 
 
 def build_kernel() -> bool:
@@ -128,4 +234,5 @@ def build_kernel() -> bool:
     if _kernel is None:
         return False
     rank_counts(np.zeros((1, 4)), [np.array([0.0])])
+    gather_columns(np.zeros((1, 4)), np.zeros(1, np.int64))
     return True

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import check_maps, check_values, fixation_indices, values_at
-from gazekit.metrics.functional._roc import rank_counts
+from gazekit.metrics.functional._roc import gather_columns, rank_counts_padded
 from gazekit.metrics.registry import register_metric
 
 __all__ = ["MapRanks", "auc", "auc_borji", "auc_judd", "map_ranks", "shuffled_auc"]
@@ -59,20 +59,25 @@ def map_ranks(saliency: Tensor, fixations) -> MapRanks:
     b, h, w = saliency.shape
     xi, yi, valid = fixation_indices(fixations, b, h, w)
     rows = saliency.detach().reshape(b, h * w).cpu().numpy()
-    lin = (yi * w + xi).numpy()
-    valid_np = valid.numpy()
-    positives, fixated = [], []
-    for i in range(b):
-        idx = lin[i][valid_np[i]]
-        pos = np.sort(rows[i, idx])
-        if pos.size and not (np.isfinite(pos[0]) and np.isfinite(pos[-1])):
-            raise InvalidInputError(f"saliency map {i} {_NONFINITE}")
-        positives.append(pos)
-        fixated.append(np.sort(rows[i, np.unique(idx)]))
-    n_less, n_le, bad = rank_counts(rows, positives)
-    if bad >= 0:
-        raise InvalidInputError(f"saliency map {bad} {_NONFINITE}")
-    return MapRanks(h * w, positives, n_less, n_le, fixated)
+    n = h * w
+    # every map's fixated addresses at once, ascending, padding (address n) last
+    lin = np.sort(np.where(valid.numpy(), (yi * w + xi).numpy(), n), axis=1)
+    pad = lin == n
+    vals = np.take_along_axis(rows, np.minimum(lin, n - 1), axis=1)
+    bad = ~pad & ~np.isfinite(vals)
+    if bad.any():
+        raise InvalidInputError(f"saliency map {int(np.argmax(bad.any(axis=1)))} {_NONFINITE}")
+    vals[pad] = math.inf  # padding sorts last
+    distinct = ~pad
+    distinct[:, 1:] &= lin[:, 1:] != lin[:, :-1]  # the first fixation on each pixel
+    positives = np.sort(vals, axis=1)
+    fixated = np.sort(np.where(distinct, vals, math.inf), axis=1)
+    n_pos, n_fix = (~pad).sum(axis=1), distinct.sum(axis=1)
+    n_less, n_le, bad_row = rank_counts_padded(rows, positives, n_pos)
+    if bad_row >= 0:
+        raise InvalidInputError(f"saliency map {bad_row} {_NONFINITE}")
+    return MapRanks(n, [positives[i, : n_pos[i]] for i in range(b)], [n_less[i, : n_pos[i]] for i in range(b)],
+                    [n_le[i, : n_pos[i]] for i in range(b)], [fixated[i, : n_fix[i]] for i in range(b)])
 
 
 def _check_ranks(ranks: MapRanks | None, saliency, fixations) -> MapRanks:
@@ -181,32 +186,42 @@ def _auc_values(pos: Tensor, valid: Tensor, neg: Tensor, nvalid: Tensor) -> Tens
 
 def _auc_others(saliency: Tensor, fixations) -> Tensor:
     """Negatives of map ``i`` = the fixations of every other map. The pooled locations are gathered once for the
-    whole set (``[B, F]`` values), each map's negatives are counted against its sorted positives in one pass
-    (:func:`rank_counts`), and the map's own fixations are taken out of the counts."""
+    whole set (``[B, F]`` values, each map's own fixations among them, so its positives are read from there),
+    every map's values are counted against its sorted positives in one pass (:func:`rank_counts_padded`), and
+    the map's own fixations are then taken out of the counts."""
     b, h, w = saliency.shape
     xi, yi, valid = fixation_indices(fixations, b, h, w)
-    lin_all = (yi * w + xi).numpy()
-    valid_np = valid.numpy()
-    rows = saliency.detach().reshape(b, h * w).cpu().numpy()
-    pooled = np.sort(lin_all[valid_np])  # ascending addresses: the gather below streams through each map
-    neg = np.take(rows, pooled, axis=1)  # [B, F]: every map at every pooled fixation
-    positives = []
-    for i in range(b):
-        pos = np.sort(rows[i, lin_all[i][valid_np[i]]])
-        if pos.size and not (np.isfinite(pos[0]) and np.isfinite(pos[-1])):
-            raise InvalidInputError(f"saliency map {i} {_NONFINITE} at its fixations")
-        positives.append(pos)
-    n_less, n_le, bad = rank_counts(neg, positives)
-    if bad >= 0:
-        raise InvalidInputError(f"saliency map {bad} {_NONFINITE} at the other maps' fixations")
-    out = []
-    for i, ps in enumerate(positives):
-        own_less = np.searchsorted(ps, ps, side="left")  # the map's own fixations are not its negatives
-        own_equal = np.searchsorted(ps, ps, side="right") - own_less
-        less = n_less[i] - own_less
-        equal = (n_le[i] - n_less[i]) - own_equal
-        out.append(_auc_counts(less, equal, ps.size, neg.shape[1] - ps.size))
-    return torch.tensor(out, dtype=torch.float64)
+    ok = valid.numpy()
+    lin = yi.numpy() * w + xi.numpy()
+    n_pos = ok.sum(axis=1)
+    pooled = np.sort(lin[ok])  # ascending addresses: the gather streams through each map
+    n_neg = pooled.size - n_pos
+    out = np.full(b, math.nan)
+    has = (n_pos > 0) & (n_neg > 0)
+    if not has.any():
+        return torch.from_numpy(out)
+    neg = gather_columns(saliency.detach().reshape(b, h * w).cpu().numpy(), pooled)  # [B, F]
+    pos = np.take_along_axis(neg, np.searchsorted(pooled, np.where(ok, lin, 0)), axis=1)  # [B, K]
+    bad = ok & ~np.isfinite(pos)
+    if bad.any():
+        raise InvalidInputError(f"saliency map {int(np.argmax(bad.any(axis=1)))} {_NONFINITE} at its fixations")
+    ps = np.sort(np.where(ok, pos, math.inf), axis=1)  # padding sorts last
+    less, le, bad_row = rank_counts_padded(neg, ps, n_pos)
+    if bad_row >= 0:
+        raise InvalidInputError(f"saliency map {bad_row} {_NONFINITE} at the other maps' fixations")
+    # the map's own fixations are among the pooled ones but are not its negatives: in a sorted row, the own
+    # positives below a value are the index where its run of equal values starts, those <= it where it ends
+    k = ps.shape[1]
+    col = np.arange(k)
+    new = np.ones(ps.shape, bool)
+    new[:, 1:] = ps[:, 1:] != ps[:, :-1]
+    less = less - np.maximum.accumulate(np.where(new, col, 0), axis=1)
+    end = np.ones(ps.shape, bool)
+    end[:, :-1] = new[:, 1:]
+    le = le - np.minimum.accumulate(np.where(end, col + 1, k)[:, ::-1], axis=1)[:, ::-1]
+    total = np.where(col < n_pos[:, None], less + 0.5 * (le - less), 0.0).sum(axis=1)
+    out[has] = total[has] / n_pos[has] / n_neg[has]
+    return torch.from_numpy(out)
 
 
 @register_metric("auc", kind="map", metric_class="AUC", higher_is_better=True, inputs=("saliency", "fixations"),
