@@ -65,6 +65,12 @@ def add_arguments(p) -> None:
 
     add_device_option(p)
     add_source_options(p)
+    from gazekit.cli._decoding import add_decoding_options
+
+    add_decoding_options(p)
+    p.add_argument("--by-index", action="store_true",
+                   help="free viewing: also print the model's and the humans' statistics per fixation index (distance "
+                        "to centre, saccade amplitude, return rate, human-density gain)")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -76,6 +82,22 @@ def print_table(rows: list[dict]) -> None:
                 methods.append(k)
     cells = [[r["metric"], *(format_cell(r.get(m), digits=3, none="") for m in methods)] for r in rows]
     _print_table(["metric", *((m, {"justify": "right"}) for m in methods)], cells, show_lines=False)
+
+
+def print_by_index(by_index: dict) -> None:
+    """Per fixation index: the model's value / the humans' (``by_index`` of a free-viewing result)."""
+    keys = (("centre_deg", "centre (deg)"), ("amplitude_deg", "amplitude (deg)"), ("return_rate", "returns"),
+            ("gain_bits", "gain (bits)"))
+    model = next(m for m in by_index if m != "human")
+    rows = {m: {r["k"]: r for r in by_index[m]} for m in (model, "human")}
+    ks = list(dict.fromkeys([*rows[model], *rows["human"]]))
+
+    def cell(k, key):
+        return " / ".join(format_cell(rows[m].get(k, {}).get(key), digits=2, none="-") for m in (model, "human"))
+
+    print(f"per fixation index, {model} / human (the last row pools the later fixations)")
+    _print_table(["k", *(label for _, label in keys)], [[str(k), *(cell(k, key) for key, _ in keys)] for k in ks],
+                 show_lines=False)
 
 
 def run_leave_one_out(args) -> int:
@@ -142,6 +164,14 @@ def run(args) -> int:
         train_images = None
     if args.max_images:
         names = names[: args.max_images]
+    from gazekit.cli._decoding import decoding_kwargs
+
+    decoding = decoding_kwargs(args)
+    if decoding:
+        if model.task_kind != "freeview":
+            raise InvalidInputError(f"decoding options (--image-scale, --saliency-beta, --return-rate, ...) apply to "
+                                    f"free-viewing models; {args.model!r} is a {model.task_kind} model")
+        extra["decoding"] = decoding
     evaluator = get_evaluator(model.task_kind)
     result = evaluator(model, data, images=names, train_images=train_images, model_name=args.model, seed=args.seed,
                        n_samples=args.n_samples, show_progress=True, pair_metrics=not args.no_pair_metrics, **extra)
@@ -151,6 +181,8 @@ def run(args) -> int:
     if "table" in result:
         print(f"{args.model} on {data.name} ({args.split}: {len(names)} images)")
         print_table(result["table"])
+        if args.by_index and result.get("by_index"):
+            print_by_index(result["by_index"])
     else:
         print(json.dumps(result, indent=1, default=str))
     if args.json:

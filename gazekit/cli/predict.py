@@ -75,6 +75,9 @@ def add_arguments(p) -> None:
                    help="also write each image's static fixation log-density (.npy) and a PNG with a colour bar")
     p.add_argument("--map-model", default=None,
                    help=f"the static density model for --maps (default {DEFAULT_MAP_MODEL})")
+    from gazekit.cli._decoding import add_decoding_options
+
+    add_decoding_options(p)
 
 
 def _read_boxes(path: str | None, image_name: str):
@@ -105,6 +108,7 @@ def _read_boxes(path: str | None, image_name: str):
 def build_request(image, name: str, args, scale: float = 1.0):
     """The :class:`PredictRequest` for one image from the command-line options (``scale``: working size over the
     original size; boxes given in original pixels are scaled with it)."""
+    from gazekit.cli._decoding import decoding_kwargs
     from gazekit.images import load_image
     from gazekit.models.base import PredictRequest
 
@@ -118,11 +122,13 @@ def build_request(image, name: str, args, scale: float = 1.0):
         templates=[load_image(args.template)] if args.template else None,
         boxes=[boxes] if boxes is not None else None,
         target_index=[target_index] if target_index is not None else None,
+        **decoding_kwargs(args, scale),
     )
 
 
-def mean_density(model, image, scanpaths):
-    """``[H, W]`` log of the model's conditional density averaged over every step of ``scanpaths``."""
+def mean_density(model, image, scanpaths, decoding: dict | None = None):
+    """``[H, W]`` log of the model's conditional density averaged over every step of ``scanpaths`` (``decoding``:
+    the request's decoding options, for models that take them)."""
     import math
 
     import torch
@@ -134,8 +140,8 @@ def mean_density(model, image, scanpaths):
     batch = image[None].expand(len(scanpaths), *image.shape)
     with torch.no_grad():
         if isinstance(model, AverageDensityModel):  # same result without the [B, L, H, W] maps
-            return model.average_log_density(batch, scanpaths)
-        maps = model.conditional_log_density(batch, scanpaths)
+            return model.average_log_density(batch, scanpaths, **(decoding or {}))
+        maps = model.conditional_log_density(batch, scanpaths, **(decoding or {}))
     mask = scanpaths.mask[:, : maps.shape[1]]
     if maps.shape[1] > mask.shape[1] or not mask.any():  # history-free models return one map per step
         return maps[0, 0]
@@ -268,7 +274,10 @@ def run(args) -> int:
                 shown, sp_shown = _display_copy(image, sp)
                 plot_scanpath_overlay(shown, sp_shown, out / f"{stem}_scanpaths.png", rows=rows,
                                       title=f"{args.model}: {len(rows)} of {len(sp)} samples")
-                dens = mean_density(model, shown.to(device), sp_shown.to(device))
+                from gazekit.cli._decoding import decoding_kwargs
+
+                dens = mean_density(model, shown.to(device), sp_shown.to(device),
+                                    decoding_kwargs(args, shown.shape[-1] / width))
                 if dens is not None:
                     plot_density_heatmap(shown, dens.cpu(), out / f"{stem}_density.png",
                                          title=f"{args.model}: density")

@@ -19,6 +19,13 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
 * **Human-density gain at sampled fixations** (bits): ``log2`` of the human density (KDE of every human fixation
   on the image, as the ceiling below) over the centre bias, at each method's sampled fixations; for ``human`` the
   leave-one-subject-out value at the human fixations (equal to the human ceiling of the spatial gain).
+* **Return rate within 1 degree**: the fraction of fixations ``k >= 2`` within 1 degree of a fixation before the
+  last one, of each method's samples and of the humans; ``by_index`` in the result holds, per fixation index, the
+  mean distance to the centre, the saccade amplitude, the return rate and the human-density gain of the evaluated
+  model's samples next to the humans' (:mod:`gazekit.evaluation.freeview_stats`: the drift of free-running samples).
+* **Decoding options** (``decoding``: the :class:`~gazekit.models.base.PredictRequest` fields ``image_scale``,
+  ``saliency_beta``, ``saliency_model``, ``return_rate``, ``return_sigma_deg``, ``pixels_per_degree``) apply to
+  the evaluated model's samples and, when it takes them, to its conditional density.
 * **Static map metrics** (when the model has a static saliency map, ``predict_log_density(image) -> [H, W]``):
   AUC-Judd, shuffled AUC, NSS, CC and IG over the centre bias of the model's map, next to the centre bias and the
   leave-one-subject-out human map (:class:`gazekit.metrics.human_maps.StaticMapScores`).
@@ -38,6 +45,7 @@ import torch
 
 from gazekit.errors import InvalidInputError
 from gazekit.evaluation import register_evaluator
+from gazekit.evaluation.freeview_stats import IndexStats
 from gazekit.metrics.functional.conditional import conditional_information_gain
 from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 from gazekit.metrics.human_maps import StaticMapScores, density_gain_bits, human_log_density
@@ -62,9 +70,11 @@ def make_baseline(kind: str):
     return FreeviewBaseline(kind)
 
 
-def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str) -> Scanpaths:
+def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str,
+            decoding: dict | None = None) -> Scanpaths:
     with torch.no_grad():
-        sp = model.predict_scanpaths(PredictRequest(images=image[None], image_names=[name], n_samples=n, seed=seed))
+        sp = model.predict_scanpaths(PredictRequest(images=image[None], image_names=[name], n_samples=n, seed=seed,
+                                                    **(decoding or {})))
     sp.dataset = [dataset_name] * len(sp)
     sp.task = ["freeview"] * len(sp)
     return sp
@@ -74,7 +84,7 @@ def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_na
 def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_name: str = "model", seed: int = 0,
                       n_samples: int | None = None, show_progress: bool = False, pair_metrics: bool = True,
                       baselines=("centre-bias", "uniform", "history"), train_scanpaths: Scanpaths | None = None,
-                      train_source: str = "", **_) -> dict:
+                      train_source: str = "", decoding: dict | None = None, **_) -> dict:
     """Score a free-viewing model on ``dataset`` (see module docstring). Returns ``{"table": rows, ...}``.
 
     ``train_scanpaths`` (e.g. another data set's training split, named by ``train_source``) fits the baselines
@@ -104,9 +114,13 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     methods = {model_name: model, **fitted}
     static = StaticMapScores(1.0, seed=seed) if isinstance(model, StaticDensityModel) else None
     gain = {m: [0.0, 0] for m in methods}
+    decoding = {k: v for k, v in (decoding or {}).items() if v is not None}
     ppd = float(np.nanmedian(human.ppd.numpy())) if not torch.isnan(human.ppd).all() else 24.0
+    if decoding and decoding.get("return_rate") is not None and decoding.get("pixels_per_degree") is None:
+        decoding = {**decoding, "pixels_per_degree": ppd}  # returns in the data set's degrees
     acc = {m: {"ig_cb": 0.0, "ig_u": 0.0, "n": 0, "dur": 0.0, "n_dur": 0} for m in methods}
     kde = {"ll": 0.0, "cb": 0.0, "n": 0}
+    by_index = {m: IndexStats() for m in [*methods, "human"]}
     samples = {m: [] for m in methods}
     has_durations = human.has_durations
     progress = None
@@ -136,6 +150,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                 with torch.no_grad():
                     own = model.predict_log_density(image).double()
                 static.add_image(hum, {model_name: own, "centre-bias": cb_map.double()}, cb_map.double(), neg)
+            by_index["human"].add(hum, w, h, ppd, human_map, cb_map)
             kde["ll"] += kl
             kde["cb"] += kc
             kde["n"] += kn
@@ -143,7 +158,8 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
             for m, obj in methods.items():
                 if isinstance(obj, ConditionalDensityModel) and hum.num_fixations:
                     with torch.no_grad():
-                        ld = obj.conditional_log_density(image[None].expand(len(hum), *image.shape), hum)
+                        ld = obj.conditional_log_density(image[None].expand(len(hum), *image.shape), hum,
+                                                         **(decoding if m == model_name else {}))
                     acc[m]["ig_cb"] += float(conditional_information_gain(ld, hum, cb_map, start=0, reduction="sum"))
                     acc[m]["ig_u"] += float(conditional_information_gain(ld, hum, "uniform", start=0, reduction="sum"))
                     acc[m]["n"] += hum.num_fixations
@@ -154,7 +170,9 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                     ok = torch.isfinite(dl)
                     acc[m]["dur"] += float(dl[ok].sum())
                     acc[m]["n_dur"] += int(ok.sum())
-                drawn = _sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else "")
+                drawn = _sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else "",
+                                decoding if m == model_name else None)
+                by_index[m].add(drawn, w, h, ppd, human_map, cb_map)
                 samples[m].append(drawn)
                 g, gn = density_gain_bits(drawn.x[drawn.mask].numpy(), drawn.y[drawn.mask].numpy(), human_map, cb_map)
                 gain[m][0] += g
@@ -179,6 +197,8 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     row("human-density gain at sampled fixations (bits/fixation)",
         {m: g / n if n else math.nan for m, (g, n) in gain.items()}
         | {"human": (kde["ll"] - kde["cb"]) / kde["n"] / LN2 if kde["n"] else math.nan})
+    row("return rate within 1 degree (fixations 3+)", {m: st.return_rate() for m, st in by_index.items()},
+        higher=None)
     if static is not None:
         table.extend(static.rows())
     if has_durations:
@@ -217,5 +237,6 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
         "baselines_fitted_on": "the evaluated images (in-sample)" if in_sample else (
             f"{len(train)} training scanpaths" + (f" of {train_source}" if train_source else "")),
         "human_ceiling_ig": f"leave-one-subject-out KDE, sigma {ppd:g} px, mixed with {KDE_MIX:.0%} centre bias",
-        "dropped": report.to_dict(), "skipped": skipped, "table": table,
+        "dropped": report.to_dict(), "skipped": skipped, "table": table, "decoding": decoding,
+        "by_index": {m: by_index[m].rows() for m in (model_name, "human")},
     }

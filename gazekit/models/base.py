@@ -38,6 +38,12 @@ class PredictRequest:
     generator: a ``torch.Generator`` to draw from instead of seeding a new one (several calls then share one
     stream, as an evaluation that interleaves methods needs); models that take it ignore ``seed``.
     extra: model-specific inputs (e.g. ``start_xy`` for search models, a crop bank for OAT's fast path).
+
+    Decoding options of free-viewing density models (TPP; :mod:`gazekit.models.tpp_decoding`; the defaults leave
+    the samples as they were): image_scale multiplies the image term of the cell logits (1 = as trained);
+    saliency_beta weighs the product with the static map ``(s / cb) ** beta`` of saliency_model (None:
+    ``saliency-osie``); return_rate (one probability, or one per fixation index from 2 on) with return_sigma_deg
+    adds returns to a fixation before the last; pixels_per_degree (None: the longer side spans 33.3 degrees).
     """
 
     images: Tensor
@@ -54,6 +60,12 @@ class PredictRequest:
     seed: int | None = None
     generator: torch.Generator | None = None
     extra: dict = field(default_factory=dict)
+    image_scale: float = 1.0
+    saliency_beta: float = 0.0
+    saliency_model: str | None = None
+    return_rate: float | list[float] | None = None
+    return_sigma_deg: float = 0.5
+    pixels_per_degree: float | None = None
 
 
 @runtime_checkable

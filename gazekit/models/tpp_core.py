@@ -40,6 +40,7 @@ from gazekit.models.tpp_heads import (
     lognormal_mixture_logsf,
     sample_features,
 )
+from gazekit.models.tpp_decoding import apply_decoding, make_decoding
 from gazekit.models.tpp_sampling import check_history, check_images, sample_scanpaths, unique_rows
 from gazekit.scanpaths import Scanpaths
 
@@ -215,12 +216,12 @@ class TPPGazeCore(nn.Module):
 
     # ------------------------------------------------------------------ likelihood
     def scanpath_log_likelihood(self, feats: Tensor, embed: Tensor, img: Tensor, sp: Scanpaths,
-                                width: float, height: float, horizon: bool = True) -> dict:
+                                width: float, height: float, horizon: bool = True, image_scale: float = 1.0) -> dict:
         """Per-fixation log-likelihood terms of scanpaths ``sp`` (row ``b`` viewed image ``img[b]``).
 
         Returns ``spatial [B, L]`` (log density per px^2), ``duration [B, L]`` (log density per ms),
         ``censor [B]`` (log survival term), ``cb [B, L]`` (centre-bias log density per px^2), masks ``mask`` and
-        ``dur_mask``.
+        ``dur_mask``. ``image_scale`` multiplies the image term of the cell logits (decoding only; 1 as trained).
         """
         g = self.grids(feats, width, height)
         dt = feats.dtype
@@ -241,6 +242,8 @@ class TPPGazeCore(nn.Module):
         history = {"last_iso": last_iso, "has_last": has_last, "bump_last": torch.cat([zero, bumps], 1),
                    "bumps_before": torch.cat([zero, torch.cumsum(bumps, 1)], 1)}
         image_maps = self.spatial.image_maps(feats)[img]
+        if image_scale != 1.0:
+            image_maps = image_maps * image_scale
         logp = self.spatial_logprob(image_maps, history, context, g)
         fine, base = self.fine_cell(x, y, g)
         spatial = torch.gather(logp[:, :length], 2, fine[..., None])[..., 0] - g["log_cell_area"]
@@ -274,7 +277,7 @@ class TPPGazeCore(nn.Module):
                 "dur_mask": dur_mask, "log_d": tok["log_d"], "logp": logp, "grid": g}
 
     # ------------------------------------------------------------------ inference API
-    def _score(self, images: Tensor, history: Scanpaths) -> dict:
+    def _score(self, images: Tensor, history: Scanpaths, image_scale: float = 1.0) -> dict:
         """Likelihood terms in eval mode (no dropout, BatchNorm running statistics: rows never interact)."""
         was_training = self.training
         self.eval()
@@ -282,39 +285,52 @@ class TPPGazeCore(nn.Module):
             uniq, img = unique_rows(images)
             feats, embed = self.encode_images(uniq)
             return self.scanpath_log_likelihood(feats, embed, img, history.to(images.device),
-                                                float(images.shape[-1]), float(images.shape[-2]), horizon=False)
+                                                float(images.shape[-1]), float(images.shape[-2]), horizon=False,
+                                                image_scale=image_scale)
         finally:
             self.train(was_training)
 
     @torch.no_grad()
-    def conditional_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+    def conditional_log_density(self, images: Tensor, history: Scanpaths, **decoding) -> Tensor:
         """``[B, L, H, W]`` log-densities (per pixel, each map sums to 1 in probability) of fixation ``k`` of
         ``history[b]`` given fixations ``< k``; ``images [B, 3, H, W]`` (row ``b`` is the image of scanpath ``b``).
 
-        Missing durations in ``history`` are imputed with the fitted median duration.
+        Missing durations in ``history`` are imputed with the fitted median duration. ``decoding``: the decoding
+        options of :class:`~gazekit.models.base.PredictRequest` (``image_scale``, ``saliency_beta``, ...; see
+        :mod:`gazekit.models.tpp_decoding`): the density the sampler draws from with them.
         """
-        logp, cell = self._cell_log_density(images, history)
-        return logp[..., cell].view(len(history), -1, *images.shape[-2:])
+        dec = make_decoding(**decoding)
+        logp, cell = self._cell_log_density(images, history, dec.image_scale)
+        out = logp[..., cell].view(len(history), -1, *images.shape[-2:])
+        if dec.saliency_beta != 0.0 or dec.returns:
+            apply_decoding(self, dec, out, logp, cell, images, history)
+        return out
 
     @torch.no_grad()
-    def average_log_density(self, images: Tensor, history: Scanpaths) -> Tensor:
+    def average_log_density(self, images: Tensor, history: Scanpaths, **decoding) -> Tensor:
         """``[H, W]`` log of the mean of :meth:`conditional_log_density`'s maps over every fixation of ``history``
         (all rows view the same image, ``images [B, 3, H, W]``): the model's overall fixation density for a set of
-        scanpaths, computed per density cell before expanding to pixels (no ``[B, L, H, W]`` tensor)."""
+        scanpaths, computed per density cell before expanding to pixels (no ``[B, L, H, W]`` tensor; with decoding
+        options, see :meth:`conditional_log_density`, the mean of its maps)."""
+        if decoding and make_decoding(**decoding).changes_density:
+            maps = self.conditional_log_density(images, history, **decoding)
+            mask = history.mask[:, : maps.shape[1]].to(maps.device)
+            valid = maps[mask] if mask.any() else maps[:1, 0]
+            return torch.logsumexp(valid, 0) - math.log(valid.shape[0])
         logp, cell = self._cell_log_density(images, history)
         mask = history.mask[:, : logp.shape[1]].to(logp.device)
         valid = logp[mask] if mask.any() else logp[:1, 0]
         mean = torch.logsumexp(valid, 0) - math.log(valid.shape[0])
         return mean[cell].view(images.shape[-2:])
 
-    def _cell_log_density(self, images: Tensor, history: Scanpaths) -> tuple[Tensor, Tensor]:
+    def _cell_log_density(self, images: Tensor, history: Scanpaths, image_scale: float = 1.0) -> tuple[Tensor, Tensor]:
         """Per-pixel log-density of each density cell ``[B, L, G]`` and the cell of every pixel ``[H * W]``."""
         images = check_images(images)
         if len(history) != images.shape[0]:
             raise InvalidInputError(f"{images.shape[0]} images for {len(history)} history scanpaths")
         check_history(history)
         h_img, w_img = images.shape[-2:]
-        out = self._score(images, history)
+        out = self._score(images, history, image_scale)
         g = out["grid"]
         logp = out["logp"][:, : history.max_length]
         fy = (torch.arange(h_img, device=images.device) * g["gh"] // h_img)

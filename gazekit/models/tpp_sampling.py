@@ -4,7 +4,8 @@ All ``n_samples`` scanpaths of all images advance together, one fixation per ste
 computed once before the loop. Position: a cell drawn from the spatial density (``temperature`` divides the
 log-probabilities; 0 = most likely cell), then a uniform position inside it (the density is constant within a
 cell). Duration: a mixture component from the weights, then a log-normal draw whose log-scale is multiplied by
-``temperature``. Stopping: a fixation starting at ``t_k < T`` that would end after ``T`` is not recorded (the
+``temperature``. Decoding options of the request (image-term scale, saliency product, returns:
+:mod:`gazekit.models.tpp_decoding`) change the position draw only when set. Stopping: a fixation starting at ``t_k < T`` that would end after ``T`` is not recorded (the
 recording convention the model was trained with), except that every scanpath keeps at least one fixation (cut at
 ``T``); or ``max_fixations`` is reached.
 """
@@ -18,6 +19,8 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.models.base import PredictRequest, generator_for
+from gazekit.models.tpp_decoding import CellPixels, cell_log_mean, decoding_from, pixel_cells, return_positions, \
+    saliency_bonus
 from gazekit.models.tpp_heads import fixation_bumps
 from gazekit.scanpaths import Scanpaths
 
@@ -83,6 +86,9 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
     max_fix = int(req.max_fixations or hp.max_fixations)
     if max_fix < 1:
         raise InvalidInputError(f"max_fixations must be >= 1, got {max_fix}")
+    dec = decoding_from(req)
+    if dec.returns and req.temperature == 0:
+        raise InvalidInputError("return_rate needs temperature > 0 (the greedy decoder never draws a return)")
     was_training = model.training
     model.eval()
     dev = images.device
@@ -93,6 +99,13 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
     b = n_img * req.n_samples
     img = torch.arange(n_img, device=dev).repeat_interleave(req.n_samples)
     image_maps = model.spatial.image_maps(feats)[img]
+    if dec.image_scale != 1.0:
+        image_maps = image_maps * dec.image_scale  # the image term of the logits is linear in the maps
+    bonus = None
+    if dec.saliency_beta != 0.0:
+        bonus = saliency_bonus(model, images, dec)  # [N, H, W] beta * log(s / cb) per pixel
+        cell_bonus = cell_log_mean(bonus, pixel_cells(height, width, g, dev), g["gh"] * g["gw"])[img]
+        pixels = CellPixels(height, width, g, dev)
     local_all = model.duration.local_params(feats.flatten(2))[img]
     start = embed[img]
     ctx, state = model.history.step(None, start, None)
@@ -112,6 +125,8 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
         history = {"last_iso": last_iso[:, None], "has_last": (lengths > 0)[:, None], "bump_last": bump_last[:, None],
                    "bumps_before": bumps[:, None]}
         logp = model.spatial_logprob(image_maps, history, ctx[:, None], g)[:, 0]
+        if bonus is not None:
+            logp = logp + cell_bonus.to(logp.dtype)
         if temp == 0:
             cell = logp.argmax(-1)
             jitter = torch.full((b, 2), 0.5, device=dev)
@@ -121,7 +136,15 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
         fy, fx = cell // gw, cell % gw
         x = (fx + jitter[:, 0]) * width / gw
         y = (fy + jitter[:, 1]) * height / g["gh"]
+        if bonus is not None:  # a pixel of the cell with weight (s / cb) ** beta
+            x, y = pixels.draw(bonus, img, fy, fx, gen, temp)
         base = (fy // up) * g["w"] + fx // up
+        if dec.returns:
+            back, rx, ry = return_positions(dec, k, xs, ys, lengths, float(width), float(height), gen)
+            x, y = torch.where(back, rx.to(x.dtype), x), torch.where(back, ry.to(y.dtype), y)
+            rfy = (y.floor().long().clamp(0, height - 1) * g["gh"] // height)
+            rfx = (x.floor().long().clamp(0, width - 1) * gw // width)
+            base = torch.where(back, (rfy // up) * g["w"] + rfx // up, base)
         logits, mu, log_sigma = model.duration_params(ctx, local_all, base, onset)
         if temp == 0:
             comp = logits.argmax(-1)
