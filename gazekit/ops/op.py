@@ -13,10 +13,10 @@ import sys
 import threading
 import warnings
 
+import numpy as np
 import torch
-from torch import Tensor
-
 import torch.nn.functional as F
+from torch import Tensor
 
 from gazekit.ops._layout import build_chain, chain_offsets, sample_tables, unpack_chain
 from gazekit.ops.reference import BINOMIAL5, blend_levels, eccentricity, level_from_eccentricity
@@ -130,6 +130,16 @@ def _row_consts(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
     return (consts, (torch.arange(w, dtype=x.dtype) + 0.5).numpy(), (torch.arange(h, dtype=x.dtype) + 0.5).numpy())
 
 
+def _forward_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg):
+    """Arguments of the numba blend_forward kernel, all but the output."""
+    kargs = _numba_args(x, chain, fix, valid, lam, levels, e2, scale, offset, pg)
+    sizes = chain_offsets(x.shape[-2], x.shape[-1], levels)[1]
+    # level l's columns follow the fixed-phase pattern when the image is exactly 2^l times as wide
+    exact = np.array([x.shape[-1] == (w << level) for level, (_, w) in enumerate(sizes)], dtype=np.bool_)
+    return (*kargs[:7], kargs[10], *kargs[11:], exact,
+            *_row_consts(x, chain, fix, valid, lam, levels, e2, scale, offset, pg))
+
+
 def _torch_forward(x, chain, fix, valid, lam, levels, e2, scale, offset, pg) -> Tensor:
     height, width = x.shape[-2:]
     pyramid = [x] + unpack_chain(chain, height, width, levels)
@@ -218,7 +228,7 @@ def _cpu_forward(*args) -> Tensor | None:
     out = _new_buffer(tuple(x.shape), x.dtype)
     with _NUMBA_LOCK:
         _numba_threads()
-        _kernel("blend_forward")(*_numba_args(*args), *_row_consts(*args), _planes(out))
+        _kernel("blend_forward")(*_forward_args(*args), _planes(out))
     return out
 
 

@@ -91,6 +91,26 @@ def test_level_map_between_levels_is_the_linear_blend():
     assert torch.allclose(out, 0.75 * pyr[1] + 0.25 * pyr[2], atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+def test_every_blend_path_of_the_cpu_kernel_matches_reference(dtype, tol):
+    # width 256 = 2^6 x 4: every level of 7 is upsampled at fixed phases (factors 2 .. 64, the ones above 8 through
+    # a resampled row); width 250 reads the bilinear tables from level 2 on; a noisy level map gives runs of one or
+    # two pixels (the table path for short runs); e2 = 0.5 puts pixels on every level, including level 0
+    for width in (256, 250):
+        x, f = _images(2, 2, 40, width, dtype), _fixations(2, 2, 40, width, dtype)
+        out = foveate(x, f, levels=7, e2=0.5)
+        assert (out - foveate_reference(x, f, levels=7, e2=0.5)).abs().max().item() <= tol
+        lam = torch.rand(2, 40, width, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 7.4 - 0.2
+        lam = lam.to(dtype)
+        out = foveate(x, mode="map", level_map=lam, levels=7)
+        assert (out - foveate_reference(x, None, level_map=lam, levels=7)).abs().max().item() <= tol
+    # no valid fixation: every pixel is on the top level (eccentricity inf)
+    x, f = _images(1, 3, 24, 64, dtype), _fixations(1, 2, 24, 64, dtype)
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    top = F.interpolate(gaussian_pyramid(x, 5)[4], size=(24, 64), mode="bilinear", align_corners=False)
+    assert (foveate(x, f, none, levels=5) - top).abs().max().item() <= tol
+
+
 def test_pyr_down_hand_computed():
     # impulse at column 4 of a 1 x 9 row: reflect padding, taps [1,4,6,4,1]/16, stride 2 -> columns 0, 2, 4, 6, 8
     x = torch.zeros(1, 1, 1, 9, dtype=torch.float64)
