@@ -2,7 +2,7 @@
 foveatorch, in one run, printed as ratios. Also: peak extra memory (in image sizes) and the fraction of the
 memory-bandwidth bound reached (input read once + output written once, at the copy bandwidth measured here).
 
-    python benchmarks/bench_foveation.py [--threads N] [--quick]
+    python benchmarks/bench_foveation.py [--threads N] [--quick] [--shape 8x3x768x1024]
 
 foveatorch 0.1.8 needs kornia < 0.8; install it outside the main environment, e.g.
 ``pip install --no-deps --target /tmp/fovpeer foveatorch==0.1.8 kornia==0.7.4 kornia-rs`` and run with
@@ -140,6 +140,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--shape", choices=sorted(SHAPES), action="append",
+                        help="only this shape (repeatable; default: all)")
     parser.add_argument("--memory-child", nargs=2, metavar=("METHOD", "SHAPE"))
     args = parser.parse_args()
     if args.memory_child:
@@ -151,7 +153,7 @@ def main():
     bandwidth = copy_bandwidth()
     print(f"copy bandwidth (read + write): {bandwidth:.1f} GB/s")
     methods = make_methods()
-    for shape_key in SHAPES:
+    for shape_key in args.shape or SHAPES:
         reps = 5 if args.quick else 9
         med = time_methods(methods, shape_key, reps)
         x, _, _ = inputs(shape_key)
