@@ -34,12 +34,14 @@ def test_predict_decoding_options_change_the_samples_and_bad_values_fail(tmp_pat
 def test_evaluate_applies_decoding_and_reports_returns(tmp_path):
     out = tmp_path / "eval.json"
     rc = main(["evaluate", "--model", "tpp-osie", "--data", "osie-sample", "--split", "all", "--max-images", "1",
-               "--n-samples", "4", "--no-pair-metrics", "--return-rate", "1", "--by-index", "--json", str(out)])
+               "--n-samples", "4", "--no-pair-metrics", "--return-rate", "1", "--by-index",
+               "--baselines", "centre-bias", "--json", str(out)])
     assert rc == 0
     result = json.loads(out.read_text())
     assert result["decoding"] == {"return_rate": [1.0], "pixels_per_degree": 24.0}  # the data set's degree
     rows = {r["metric"]: r for r in result["table"]}
     returns = rows["return rate within 1 degree (fixations 3+)"]
+    assert set(returns) == {"metric", "tpp-osie", "centre-bias", "human", "higher_is_better"}  # --baselines
     # every fixation from the third on is drawn 0.5 degree (per axis) around an earlier one: most land within 1 deg
     assert returns["tpp-osie"] > 0.7 > returns["centre-bias"]
     from gazekit.datasets.registry import load_dataset

@@ -43,6 +43,7 @@ def test_index_stats_by_hand():
     assert rows[0]["centre_deg"] == pytest.approx((math.hypot(100, 0) + math.hypot(150, 50)) / 2 / 12)
     assert rows[1]["amplitude_deg"] == pytest.approx((200 + 10) / 2 / 12)
     assert math.isnan(rows[0]["amplitude_deg"]) and math.isnan(rows[1]["return_rate"])
-    assert rows[">=2"]["return_rate"] == pytest.approx(2 / 3)  # within 12 px: fixations 2 and 4 (11.2 px), not 3 (15 px)
+    # within 12 px: fixations 2 and 4 (11.2 px), not 3 (15 px)
+    assert rows[">=2"]["return_rate"] == pytest.approx(2 / 3)
     assert rows[1]["gain_bits"] == pytest.approx((3 + 1) / 2 / math.log(2))
     assert st.return_rate() == pytest.approx(2 / 3)

@@ -59,6 +59,9 @@ def add_arguments(p) -> None:
 
     add_trust_option(p)
     p.add_argument("--no-pair-metrics", action="store_true", help="skip MultiMatch/ScanMatch/SS (faster)")
+    p.add_argument("--baselines", nargs="*", default=None, choices=("centre-bias", "uniform", "history"),
+                   metavar="NAME", help="free viewing: the baselines scored next to the model (centre-bias, uniform, "
+                                        "history; default all three; the option alone: none, faster)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the full result as JSON")
     from gazekit.cli._device import add_device_option
     from gazekit.cli._sources import add_source_options
@@ -172,6 +175,11 @@ def run(args) -> int:
             raise InvalidInputError(f"decoding options (--image-scale, --saliency-beta, --return-rate, ...) apply to "
                                     f"free-viewing models; {args.model!r} is a {model.task_kind} model")
         extra["decoding"] = decoding
+    if args.baselines is not None:
+        if model.task_kind != "freeview":
+            raise InvalidInputError(f"--baselines applies to free-viewing models; {args.model!r} is a "
+                                    f"{model.task_kind} model")
+        extra["baselines"] = tuple(args.baselines)
     evaluator = get_evaluator(model.task_kind)
     result = evaluator(model, data, images=names, train_images=train_images, model_name=args.model, seed=args.seed,
                        n_samples=args.n_samples, show_progress=True, pair_metrics=not args.no_pair_metrics, **extra)

@@ -15,8 +15,9 @@ model's samples bit-for-bit as before.
   ``return_sigma_deg``: with probability r_k fixation k >= 2 is a return: one of the fixations ``0 .. k-2`` (not
   the last one: humans rarely return to where they just were), chosen uniformly, plus a Gaussian offset of
   ``return_sigma_deg`` degrees per axis (default 0.5: on the OSIE training scanpaths the density of the distance
-  from a fixation to the nearest fixation before the last halves by about 0.55 degree; clamped into the image). ``pixels_per_degree`` sets the degree (default:
-  the longer image side over 33.3 degrees, OSIE's geometry: 24 px per degree at 800 px).
+  from a fixation to the nearest fixation before the last halves by about 0.55 degree; clamped into the image).
+  ``pixels_per_degree`` sets the degree (default: the longer image side over 33.3 degrees, OSIE's geometry: 24 px
+  per degree at 800 px).
 """
 
 from __future__ import annotations

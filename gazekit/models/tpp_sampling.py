@@ -1,13 +1,13 @@
 """Batched autoregressive sampling for :class:`gazekit.models.tpp_core.TPPGazeCore`.
 
-All ``n_samples`` scanpaths of all images advance together, one fixation per step; the image features are
-computed once before the loop. Position: a cell drawn from the spatial density (``temperature`` divides the
-log-probabilities; 0 = most likely cell), then a uniform position inside it (the density is constant within a
-cell). Duration: a mixture component from the weights, then a log-normal draw whose log-scale is multiplied by
+All ``n_samples`` scanpaths of all images advance together, one fixation per step; the image features are computed
+once before the loop. Position: a cell drawn from the spatial density (``temperature`` divides the
+log-probabilities; 0 = most likely cell), then a uniform position inside it (the density is constant within a cell).
+Duration: a mixture component from the weights, then a log-normal draw whose log-scale is multiplied by
 ``temperature``. Decoding options of the request (image-term scale, saliency product, returns:
-:mod:`gazekit.models.tpp_decoding`) change the position draw only when set. Stopping: a fixation starting at ``t_k < T`` that would end after ``T`` is not recorded (the
-recording convention the model was trained with), except that every scanpath keeps at least one fixation (cut at
-``T``); or ``max_fixations`` is reached.
+:mod:`gazekit.models.tpp_decoding`) change the position draw only when set. Stopping: a fixation starting at
+``t_k < T`` that would end after ``T`` is not recorded (the recording convention the model was trained with),
+except that every scanpath keeps at least one fixation (cut at ``T``); or ``max_fixations`` is reached.
 """
 
 from __future__ import annotations
