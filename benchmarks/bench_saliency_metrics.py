@@ -5,6 +5,11 @@ agree (1e-10). Rows: each metric alone; "AUC-Judd + AUC" scores both from one sh
 (``map_ranks``); "sAUC (others)" takes every other map's fixations as negatives (pysaliency's shuffled
 nonfixations), gathered once for the set.
 
+Both libraries read the same arrays: gazekit's maps are ``torch.from_numpy`` views of the numpy arrays pysaliency
+gets. (A ``torch.tensor`` copy lives in 4 KiB pages where numpy's large arrays get transparent huge pages; the
+scattered reads of shuffled AUC then cost gazekit about 1.3 ms more per 100 maps in TLB misses, which measures the
+allocator, not the metric: ``--copy`` times that case.)
+
     OMP_NUM_THREADS=1 python benchmarks/bench_saliency_metrics.py [--maps 100] [--repeats 3]
 """
 
@@ -56,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--maps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--copy", action="store_true", help="give gazekit torch.tensor copies of the maps")
     args = parser.parse_args()
     if not hasattr(np, "trapz"):
         np.trapz = np.trapezoid  # pysaliency 0.2.22 calls np.trapz, removed in numpy 2.4
@@ -65,7 +71,8 @@ def main() -> None:
     maps, gt, xs, ys = make_data(args.maps)
     n = args.maps
     xi, yi = xs.astype(int), ys.astype(int)
-    t_maps, t_gt, fix = torch.tensor(maps), torch.tensor(gt), (torch.tensor(xs), torch.tensor(ys))
+    as_tensor = torch.tensor if args.copy else torch.from_numpy
+    t_maps, t_gt, fix = as_tensor(maps), as_tensor(gt), (torch.tensor(xs), torch.tensor(ys))
     logits = torch.tensor(maps).flatten(1)
     log_dens = (logits - torch.logsumexp(logits, 1, keepdim=True)).reshape(t_maps.shape)
     ld_np = log_dens.numpy()
@@ -116,7 +123,8 @@ def main() -> None:
         "sAUC (others)": lambda: S.shuffled_auc(t_maps, fix, "others"),
     }
     print(f"{n} maps of {maps.shape[1]}x{maps.shape[2]}, {xs.shape[1]} fixations each; best of {args.repeats}; "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; CPU time")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; CPU time; gazekit's maps "
+          f"{'copied (torch.tensor)' if args.copy else 'share the numpy arrays (torch.from_numpy)'}")
     print(f"{'metric':<22}{'pysaliency ms/map':>19}{'gazekit ms/map':>16}{'speed-up':>10}{'max |diff|':>12}")
     S.auc_judd(t_maps[:1], (fix[0][:1], fix[1][:1]))  # numba compiles (or loads) its kernel here, not in a timing
     total_ref = total_ours = 0.0
