@@ -155,21 +155,22 @@ def _auc_explicit(saliency: Tensor, fixations, negatives) -> Tensor:
         check_values(neg, nvalid, "saliency")
         return _auc_values(pos, valid, neg, nvalid)
     rows = saliency.detach().reshape(b, h * w).cpu().numpy()
-    r = np.arange(b)[:, None]
-    pos, neg = rows[r, (yi * w + xi).numpy()], rows[r, (nyi * w + nxi).numpy()]
     valid, nvalid = valid.numpy(), nvalid.numpy()
+    pos = np.take_along_axis(rows, yi.numpy() * w + xi.numpy(), axis=1)  # [B, K]
+    neg = np.take_along_axis(rows, nyi.numpy() * w + nxi.numpy(), axis=1)  # [B, M]
     for values, ok in ((pos, valid), (neg, nvalid)):
         bad = ok & ~np.isfinite(values)
         if bad.any():
             i, j = (int(v) for v in np.argwhere(bad)[0])
             raise InvalidInputError(f"saliency map {i} has a non-finite value ({values[i, j]}) at point {j}")
-    below = (neg[:, None, :] < pos[:, :, None]) & nvalid[:, None, :]  # [B, K, M]
-    at = (neg[:, None, :] == pos[:, :, None]) & nvalid[:, None, :]
-    total = np.where(valid, np.count_nonzero(below, axis=2) + 0.5 * np.count_nonzero(at, axis=2), 0.0).sum(axis=1)
+    pos[~valid] = math.nan  # padding: NaN compares false with everything, so it counts nowhere
+    neg[~nvalid] = math.nan
+    below = np.count_nonzero(neg[:, None, :] < pos[:, :, None], axis=(1, 2))  # [B, K, M] comparisons
+    at = np.count_nonzero(neg[:, None, :] == pos[:, :, None], axis=(1, 2))
     n_pos, n_neg = valid.sum(axis=1), nvalid.sum(axis=1)
     ok = (n_pos > 0) & (n_neg > 0)
     out = np.full(b, math.nan)
-    out[ok] = total[ok] / n_pos[ok] / n_neg[ok]
+    out[ok] = (below[ok] + 0.5 * at[ok]) / n_pos[ok] / n_neg[ok]
     return torch.from_numpy(out)
 
 
