@@ -191,9 +191,12 @@ def test_auc_judd_by_hand_single_fixation_and_constant_map():
     np.testing.assert_array_equal(R.shuffled_auc(maps, fix2).numpy(), [1.0, 0.0])
 
 
-def test_shuffled_auc_others_with_repeated_fixations():
+@pytest.mark.parametrize("fused", [True, False])
+def test_shuffled_auc_others_with_repeated_fixations(fused, monkeypatch):
     """The same pixel fixated twice on one map and by several maps: each fixation is one positive of its map and
-    one negative of every other map (the brute-force definition)."""
+    one negative of every other map (the brute-force definition); the numba kernel and the numpy steps."""
+    if not fused:
+        monkeypatch.setattr(R, "others_auc", lambda *args: None)
     rng = np.random.default_rng(8)
     b, h, w = 4, 10, 12
     maps = np.round(rng.random((b, h, w)) * 3)
@@ -202,6 +205,7 @@ def test_shuffled_auc_others_with_repeated_fixations():
     xs[:, 0], ys[:, 0] = 3.5, 4.5  # the same pixel on every map
     xs[1, 1], ys[1, 1] = 3.5, 4.5  # ... twice on map 1
     xs[2, 5], ys[2, 5] = math.nan, math.nan
+    xs[3, 2], ys[3, 2] = math.nan, math.nan  # padding before a valid fixation
     ok = ~np.isnan(xs)
     xi, yi = np.floor(np.nan_to_num(xs)).astype(int), np.floor(np.nan_to_num(ys)).astype(int)
     ours = R.shuffled_auc(torch.tensor(maps), (torch.tensor(xs), torch.tensor(ys)))
@@ -209,6 +213,14 @@ def test_shuffled_auc_others_with_repeated_fixations():
         neg = np.concatenate([maps[i][yi[j][ok[j]], xi[j][ok[j]]] for j in range(b) if j != i])
         pos = maps[i][yi[i][ok[i]], xi[i][ok[i]]]
         assert float(ours[i]) == pytest.approx(_brute_auc(pos, neg), abs=1e-14)
+    # non-finite at its own fixation (the pixel every map fixated), or at one only map 0 fixated
+    own = {(int(y), int(x)) for y, x in zip(yi[1][ok[1]], xi[1][ok[1]])}
+    other = next((int(y), int(x)) for y, x in zip(yi[0][ok[0]], xi[0][ok[0]]) if (int(y), int(x)) not in own)
+    for bad_row, bad_at, where in ((2, (4, 3), "at its fixations"), (1, other, "at the other maps' fixations")):
+        broken = maps.copy()
+        broken[bad_row][bad_at] = math.nan
+        with pytest.raises(InvalidInputError, match=f"map {bad_row} contains NaN or infinite values {where}"):
+            R.shuffled_auc(torch.tensor(broken), (torch.tensor(xs), torch.tensor(ys)))
 
 
 def _osie_maps(n_images):

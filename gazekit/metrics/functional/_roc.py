@@ -36,116 +36,177 @@ def _cell(v, lo_t, scale, last):  # pragma: no cover - inlined by numba
     return np.int32(y if y <= last else last)
 
 
+def _work(k_max, n):  # pragma: no cover - compiled by numba
+    """Work arrays of :func:`_count_row` for rows of ``n`` values and up to ``k_max`` thresholds, allocated once
+    (short rows, such as the negatives of shuffled AUC, are many); each row clears the part it uses."""
+    max_cells = max(4 * k_max, min(_MIN_CELLS, n // 8)) + 2
+    return (np.empty(max(k_max, 1)), np.empty(max_cells + 1, np.int32), np.empty(max_cells + 1, np.bool_),
+            np.empty((2, max_cells + 1), np.int32), np.empty(k_max + 1, np.int64), np.empty(k_max + 1, np.int64),
+            np.empty(_BLOCK, np.int32), np.empty(_BLOCK, np.int32))
+
+
+def _count_row(row, thr, k_all, n_less, n_le, t, first, has_thr, per_cell, hist_le, hist_lt, cbuf, amb
+               ):  # pragma: no cover - compiled by numba
+    """``n_less[j]`` = #values of ``row`` < ``thr[j]``, ``n_le[j]`` = #values <= ``thr[j]`` for the ``k_all > 0``
+    ascending thresholds; returns True when ``row`` holds a NaN or infinite value.
+
+    Per block of values: (1) every value's grid cell, a branch-free loop that LLVM vectorises (a NaN or
+    infinite value gets the extra cell ``cells``); (2) a histogram of the cells, in two copies so that
+    neighbouring pixels of a smooth map (often the same cell) do not wait on each other's increments, while
+    the values whose cell holds a threshold are listed (branch-free); (3) those few are compared exactly.
+    Equal thresholds (tied fixations) are counted once."""
+    n = row.size
+    k = 0  # distinct thresholds
+    for j in range(k_all):
+        if k == 0 or thr[j] != t[k - 1]:
+            t[k] = thr[j]
+            k += 1
+    lo_t = t[0]
+    cells = max(4 * k, min(_MIN_CELLS, n // 8))  # short rows (negatives at fixations): a small grid
+    span = t[k - 1] - lo_t
+    scale = (cells - 1) / span if span > 0 and span < np.inf else 0.0
+    cells += 2  # and the cells below and above all thresholds
+    last = cells - 1.0
+    # first[c] = #thresholds in cells < c; has_thr[c]: cell c holds a threshold (cell `cells`: non-finite)
+    first[: cells + 1] = 0
+    for j in range(k):
+        first[_cell(t[j], lo_t, scale, last) + 1] += 1
+    for c in range(cells):
+        first[c + 1] += first[c]
+    # values per cell (n < 2**30), two copies; a cell holding a threshold starts at -2**30, so the count read
+    # for the increment also tells whether the value must be compared exactly
+    per_cell[:, : cells + 1] = 0
+    has_thr[cells] = False
+    for c in range(cells):
+        has_thr[c] = first[c + 1] > first[c]
+        if has_thr[c]:
+            per_cell[0, c] = _NEG
+            per_cell[1, c] = _NEG
+    hist_le[: k + 1] = 0  # values by #thresholds <= v
+    hist_lt[: k + 1] = 0  # ... and by #thresholds < v
+    bad_cell = np.int32(cells)
+    for s in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - s)
+        blk = row[s:s + m]  # a view: indices from 0 keep the loop free of gathers
+        for i in range(m):
+            v = blk[i]
+            c = _cell(v, lo_t, scale, last)
+            cbuf[i] = c if abs(v) < np.inf else bad_cell
+        na = 0
+        for i in range(0, m - 1, 2):  # branch-free: every value is listed, the list grows for the few
+            c0 = cbuf[i]
+            c1 = cbuf[i + 1]
+            p0 = per_cell[0, c0]
+            per_cell[0, c0] = p0 + 1
+            amb[na] = i
+            na += p0 < 0
+            p1 = per_cell[1, c1]
+            per_cell[1, c1] = p1 + 1
+            amb[na] = i + 1
+            na += p1 < 0
+        if m % 2:
+            c0 = cbuf[m - 1]
+            p0 = per_cell[0, c0]
+            per_cell[0, c0] = p0 + 1
+            amb[na] = m - 1
+            na += p0 < 0
+        for a in range(na):  # thresholds share the value's cell: compare exactly
+            i = amb[a]
+            v = blk[i]
+            c = cbuf[i]
+            le = first[c]
+            lt = le
+            for j in range(first[c], first[c + 1]):
+                le += t[j] <= v
+                lt += t[j] < v
+            hist_le[le] += 1
+            hist_lt[lt] += 1
+    for c in range(cells):  # a value of a cell without a threshold has first[c] thresholds below it
+        if not has_thr[c]:
+            cnt = per_cell[0, c] + per_cell[1, c]
+            hist_le[first[c]] += cnt
+            hist_lt[first[c]] += cnt
+    d = -1  # distinct threshold of each threshold
+    acc_le = 0
+    acc_lt = 0
+    for j in range(k_all):
+        if d < 0 or thr[j] != t[d]:
+            d += 1
+            acc_le += hist_le[d]
+            acc_lt += hist_lt[d]
+        n_less[j] = acc_le  # v < t_d  <=>  #{t <= v} <= d
+        n_le[j] = acc_lt  # v <= t_d  <=>  #{t < v} <= d
+    return per_cell[0, cells] + per_cell[1, cells] > 0
+
+
 def _rank_counts_kernel(maps, thr, nthr, n_less, n_le):  # pragma: no cover - compiled by numba
     """For row b: ``n_less[b, k]`` = #pixels < thr[b, k], ``n_le[b, k]`` = #pixels <= thr[b, k] (k < nthr[b],
-    thresholds sorted ascending). Returns the first row with a NaN or infinite pixel, or -1.
-
-    Per block of pixels: (1) every pixel's grid cell, a branch-free loop that LLVM vectorises (a NaN or
-    infinite pixel gets the extra cell ``cells``); (2) a histogram of the cells, in two copies so that
-    neighbouring pixels of a smooth map (often the same cell) do not wait on each other's increments, while
-    the pixels whose cell holds a threshold are listed (branch-free); (3) those few are compared exactly.
-    Equal thresholds (tied fixations) are counted once."""
-    rows, n = maps.shape
+    thresholds sorted ascending; :func:`_count_row`). Returns the first row with a NaN or infinite pixel, or -1."""
+    t, first, has_thr, per_cell, hist_le, hist_lt, cbuf, amb = _work(thr.shape[1], maps.shape[1])
     bad = -1
-    cbuf = np.empty(_BLOCK, np.int32)
-    amb = np.empty(_BLOCK, np.int32)
-    t = np.empty(thr.shape[1])
-    # work arrays for the largest grid, allocated once (short rows, such as the negatives of shuffled AUC, are
-    # many); each row clears the part it uses
-    max_cells = max(4 * thr.shape[1], min(_MIN_CELLS, n // 8)) + 2
-    first = np.empty(max_cells + 1, np.int32)  # int32 (k < 2**31 fixations): the grid stays in L1
-    has_thr = np.empty(max_cells + 1, np.bool_)
-    per_cell = np.empty((2, max_cells + 1), np.int32)
-    hist_le = np.empty(thr.shape[1] + 1, np.int64)
-    hist_lt = np.empty(thr.shape[1] + 1, np.int64)
-    for b in range(rows):
-        k_all = nthr[b]
-        if k_all == 0:
-            continue
-        k = 0  # distinct thresholds
-        for j in range(k_all):
-            if k == 0 or thr[b, j] != t[k - 1]:
-                t[k] = thr[b, j]
-                k += 1
-        lo_t = t[0]
-        cells = max(4 * k, min(_MIN_CELLS, n // 8))  # short rows (negatives at fixations): a small grid
-        span = t[k - 1] - lo_t
-        scale = (cells - 1) / span if span > 0 and span < np.inf else 0.0
-        cells += 2  # and the cells below and above all thresholds
-        last = cells - 1.0
-        # first[c] = #thresholds in cells < c; has_thr[c]: cell c holds a threshold (cell `cells`: non-finite)
-        first[: cells + 1] = 0
-        for j in range(k):
-            first[_cell(t[j], lo_t, scale, last) + 1] += 1
-        for c in range(cells):
-            first[c + 1] += first[c]
-        # pixels per cell (n < 2**30), two copies; a cell holding a threshold starts at -2**30, so the count read
-        # for the increment also tells whether the pixel must be compared exactly
-        per_cell[:, : cells + 1] = 0
-        has_thr[cells] = False
-        for c in range(cells):
-            has_thr[c] = first[c + 1] > first[c]
-            if has_thr[c]:
-                per_cell[0, c] = _NEG
-                per_cell[1, c] = _NEG
-        hist_le[: k + 1] = 0  # pixels by #thresholds <= v
-        hist_lt[: k + 1] = 0  # ... and by #thresholds < v
-        bad_cell = np.int32(cells)
-        row = maps[b]
-        for s in range(0, n, _BLOCK):
-            m = min(_BLOCK, n - s)
-            blk = row[s:s + m]  # a view: indices from 0 keep the loop free of gathers
-            for i in range(m):
-                v = blk[i]
-                c = _cell(v, lo_t, scale, last)
-                cbuf[i] = c if abs(v) < np.inf else bad_cell
-            na = 0
-            for i in range(0, m - 1, 2):  # branch-free: every pixel is listed, the list grows for the few
-                c0 = cbuf[i]
-                c1 = cbuf[i + 1]
-                p0 = per_cell[0, c0]
-                per_cell[0, c0] = p0 + 1
-                amb[na] = i
-                na += p0 < 0
-                p1 = per_cell[1, c1]
-                per_cell[1, c1] = p1 + 1
-                amb[na] = i + 1
-                na += p1 < 0
-            if m % 2:
-                c0 = cbuf[m - 1]
-                p0 = per_cell[0, c0]
-                per_cell[0, c0] = p0 + 1
-                amb[na] = m - 1
-                na += p0 < 0
-            for a in range(na):  # thresholds share the pixel's cell: compare exactly
-                i = amb[a]
-                v = blk[i]
-                c = cbuf[i]
-                le = first[c]
-                lt = le
-                for j in range(first[c], first[c + 1]):
-                    le += t[j] <= v
-                    lt += t[j] < v
-                hist_le[le] += 1
-                hist_lt[lt] += 1
-        if per_cell[0, cells] + per_cell[1, cells] > 0 and bad < 0:
+    for b in range(maps.shape[0]):
+        if nthr[b] > 0 and _count_row(maps[b], thr[b], nthr[b], n_less[b], n_le[b], t, first, has_thr, per_cell,
+                                      hist_le, hist_lt, cbuf, amb) and bad < 0:
             bad = b
-        for c in range(cells):  # a pixel of a cell without a threshold has first[c] thresholds below it
-            if not has_thr[c]:
-                cnt = per_cell[0, c] + per_cell[1, c]
-                hist_le[first[c]] += cnt
-                hist_lt[first[c]] += cnt
-        d = -1  # distinct threshold of each threshold
-        acc_le = 0
-        acc_lt = 0
-        for j in range(k_all):
-            if d < 0 or thr[b, j] != t[d]:
-                d += 1
-                acc_le += hist_le[d]
-                acc_lt += hist_lt[d]
-            n_less[b, j] = acc_le  # v < t_d  <=>  #{t <= v} <= d
-            n_le[b, j] = acc_lt  # v <= t_d  <=>  #{t < v} <= d
     return bad
+
+
+def _others_kernel(rows, pooled, own, n_own, out):  # pragma: no cover - compiled by numba
+    """Shuffled AUC of every row against the pooled fixations of the others, in one pass: ``own[b, :n_own[b]]``
+    are the positions in ``pooled`` (ascending addresses) of row b's own fixations. Four rows at a time, their
+    values at every pooled address are gathered (four independent cache misses per address), row b's positives
+    are read from there and sorted, every pooled value is counted against them (:func:`_count_row`), and the
+    row's own fixations are taken out of the counts: in the sorted positives, those below a value end where its
+    run of equal values starts, those at or below it where the run ends. ``out[b]`` = AUC (NaN without
+    positives or negatives). Returns -1, or ``b`` when row b is NaN/infinite at another map's fixation, or
+    ``-2 - b`` when at one of its own."""
+    n_rows = rows.shape[0]
+    f = pooled.size
+    k_max = own.shape[1]
+    t, first, has_thr, per_cell, hist_le, hist_lt, cbuf, amb = _work(k_max, f)
+    vals = np.empty((4, f))
+    ps = np.empty(max(k_max, 1))
+    n_less = np.empty(max(k_max, 1), np.int64)
+    n_le = np.empty(max(k_max, 1), np.int64)
+    for q in range(0, n_rows, 4):
+        nq = min(4, n_rows - q)
+        if nq == 4:
+            r0, r1, r2, r3 = rows[q], rows[q + 1], rows[q + 2], rows[q + 3]
+            v0, v1, v2, v3 = vals[0], vals[1], vals[2], vals[3]
+            for j in range(f):
+                a = pooled[j]
+                v0[j] = r0[a]
+                v1[j] = r1[a]
+                v2[j] = r2[a]
+                v3[j] = r3[a]
+        else:
+            for r in range(nq):
+                for j in range(f):
+                    vals[r, j] = rows[q + r, pooled[j]]
+        for r in range(nq):
+            b = q + r
+            k = n_own[b]
+            if k == 0 or k == f:
+                out[b] = np.nan
+                continue
+            for j in range(k):
+                ps[j] = vals[r, own[b, j]]
+                if not abs(ps[j]) < np.inf:
+                    return -2 - b
+            p = ps[:k]
+            p.sort()
+            if _count_row(vals[r], p, k, n_less, n_le, t, first, has_thr, per_cell, hist_le, hist_lt, cbuf, amb):
+                return b
+            twice = 0  # 2 * (#negatives below + 0.5 #equal), summed over the positives: an exact integer
+            j = 0
+            while j < k:  # a run of equal positives [j, end): the same counts, own ones taken out
+                end = j + 1
+                while end < k and p[end] == p[j]:
+                    end += 1
+                twice += (end - j) * ((n_less[j] - j) + (n_le[j] - end))
+                j = end
+            out[b] = twice * 0.5 / k / (f - k)
+    return -1
 
 
 def _gather_kernel(rows, idx, out):  # pragma: no cover - compiled by numba
@@ -170,10 +231,13 @@ def _gather_kernel(rows, idx, out):  # pragma: no cover - compiled by numba
 
 if njit is not None:
     _cell = njit(inline="always")(_cell)
+    _work = njit(nogil=True)(_work)
+    _count_row = njit(nogil=True, error_model="numpy")(_count_row)
     _kernel = njit(cache=True, nogil=True, error_model="numpy")(_rank_counts_kernel)
+    _others = njit(cache=True, nogil=True, error_model="numpy")(_others_kernel)
     _gather = njit(cache=True, nogil=True)(_gather_kernel)
 else:
-    _kernel = _gather = None
+    _kernel = _gather = _others = None
 
 
 def _rank_counts_sorted(maps: np.ndarray, thr: np.ndarray, nthr: np.ndarray, n_less, n_le) -> int:
@@ -202,6 +266,19 @@ def gather_columns(rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
     out = np.empty((rows.shape[0], idx.size))
     _gather(rows, idx, out)
     return out
+
+
+def others_auc(rows: np.ndarray, pooled: np.ndarray, own: np.ndarray, n_own: np.ndarray
+               ) -> tuple[np.ndarray, int] | None:
+    """Shuffled AUC of every row of ``rows [B, N]`` against the values at the ``pooled`` addresses (ascending,
+    every map's fixations) less its own, ``own[b, :n_own[b]]`` being their positions in ``pooled``
+    (:func:`_others_kernel`). Returns ``(auc [B], code)`` (``code`` as the kernel's), or None without numba."""
+    if _others is None:
+        return None
+    out = np.empty(rows.shape[0])
+    code = int(_others(np.ascontiguousarray(rows, dtype=np.float64), np.ascontiguousarray(pooled, dtype=np.int64),
+                       np.ascontiguousarray(own, dtype=np.int64), np.ascontiguousarray(n_own, dtype=np.int64), out))
+    return out, code
 
 
 def rank_counts(maps: np.ndarray, thresholds: list[np.ndarray], *, use_kernel: bool = True
@@ -247,4 +324,5 @@ def build_kernel() -> bool:
         return False
     rank_counts(np.zeros((1, 4)), [np.array([0.0])])
     gather_columns(np.zeros((1, 4)), np.zeros(1, np.int64))
+    others_auc(np.zeros((2, 4)), np.array([0, 1]), np.array([[0], [1]]), np.array([1, 1]))
     return True

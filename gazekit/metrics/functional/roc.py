@@ -22,7 +22,7 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 from gazekit.metrics.functional._maps import check_maps, check_values, fixation_indices, values_at
-from gazekit.metrics.functional._roc import gather_columns, rank_counts_padded
+from gazekit.metrics.functional._roc import gather_columns, others_auc, rank_counts_padded
 from gazekit.metrics.registry import register_metric
 
 __all__ = ["MapRanks", "auc", "auc_borji", "auc_judd", "map_ranks", "shuffled_auc"]
@@ -186,10 +186,11 @@ def _auc_values(pos: Tensor, valid: Tensor, neg: Tensor, nvalid: Tensor) -> Tens
 
 
 def _auc_others(saliency: Tensor, fixations) -> Tensor:
-    """Negatives of map ``i`` = the fixations of every other map. The pooled locations are gathered once for the
-    whole set (``[B, F]`` values, each map's own fixations among them, so its positives are read from there),
-    every map's values are counted against its sorted positives in one pass (:func:`rank_counts_padded`), and
-    the map's own fixations are then taken out of the counts."""
+    """Negatives of map ``i`` = the fixations of every other map. The pooled locations (every map's fixations,
+    ascending addresses) are read on every map once (each map's own fixations among them, so its positives are
+    read from there), every map's values are counted against its sorted positives in one pass, and the map's own
+    fixations are then taken out of the counts: one numba kernel (:func:`others_auc`), or the same steps in
+    numpy without numba."""
     b, h, w = saliency.shape
     xi, yi, valid = fixation_indices(fixations, b, h, w)
     ok = valid.numpy()
@@ -201,8 +202,18 @@ def _auc_others(saliency: Tensor, fixations) -> Tensor:
     has = (n_pos > 0) & (n_neg > 0)
     if not has.any():
         return torch.from_numpy(out)
-    neg = gather_columns(saliency.detach().reshape(b, h * w).cpu().numpy(), pooled)  # [B, F]
-    pos = np.take_along_axis(neg, np.searchsorted(pooled, np.where(ok, lin, 0)), axis=1)  # [B, K]
+    rows = saliency.detach().reshape(b, h * w).cpu().numpy()
+    where = np.searchsorted(pooled, np.where(ok, lin, 0))  # [B, K]: each fixation's position in the pool
+    fused = others_auc(rows, pooled, np.sort(np.where(ok, where, pooled.size), axis=1), n_pos)
+    if fused is not None:
+        out, code = fused
+        if code <= -2:
+            raise InvalidInputError(f"saliency map {-2 - code} {_NONFINITE} at its fixations")
+        if code >= 0:
+            raise InvalidInputError(f"saliency map {code} {_NONFINITE} at the other maps' fixations")
+        return torch.from_numpy(out)
+    neg = gather_columns(rows, pooled)  # [B, F]  (without numba: the same steps in numpy)
+    pos = np.take_along_axis(neg, where, axis=1)  # [B, K]
     bad = ok & ~np.isfinite(pos)
     if bad.any():
         raise InvalidInputError(f"saliency map {int(np.argmax(bad.any(axis=1)))} {_NONFINITE} at its fixations")
