@@ -8,6 +8,7 @@ between the smallest and the largest; a pixel's cell, computed with the same mon
 thresholds are certainly below and above it (a cell index is a non-decreasing function of the value, so a lower
 cell holds only lower values), and only thresholds in its own cell are compared exactly. The counts
 are exact integers, so every metric built on them equals the sort-based definition bit for bit in its counts.
+:func:`others_auc` uses the same per-row counter for shuffled AUC against the pooled fixations of a set of maps.
 
 Kernels are compiled by numba on first use (cached on disk); without numba the same counts come from a sort.
 """

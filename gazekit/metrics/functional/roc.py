@@ -6,9 +6,11 @@ map without fixations). Definitions follow the MIT benchmark and pysaliency 0.2.
 Speed: AUC-Judd and the all-threshold AUC need, for each fixated saliency value, how many pixels lie below it and
 how many equal it. :func:`map_ranks` counts these in one pass per map (numba kernel, no sort of the map's pixels;
 :mod:`gazekit.metrics.functional._roc`) and the result is shared: pass ``ranks=`` to :func:`auc_judd` and
-:func:`auc` to score the same maps with both for the cost of one. Shuffled AUC is computed for all maps at once
-(one batched sort of the negatives), and ``other_fixations="others"`` takes the negatives of every map from the
-fixations of the other maps in one gather, instead of building a negative set per map.
+:func:`auc` to score the same maps with both for the cost of one. Shuffled AUC is computed for all maps at once:
+with explicit negatives, one comparison of each map's few positives and negatives (a batched sort when they are
+many); with ``other_fixations="others"``, one kernel reads every map at the pooled fixations of the set once and
+counts them against the map's positives (:func:`gazekit.metrics.functional._roc.others_auc`), instead of building
+a negative set per map.
 """
 
 from __future__ import annotations
