@@ -17,7 +17,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from gazekit.ops._cpu_pyramid import ROWS_PER_TASK, pyr_down_level, pyr_down_level_adjoint  # noqa: F401
+# op.py looks every kernel up on this module, the pyramid ones included
+from gazekit.ops._cpu_pyramid import pyr_down_level, pyr_down_level_adjoint  # noqa: F401
 
 # numba's OpenMP layer next to torch's OpenMP runtime slows every later torch op ~1000x (measured: a 20x20 pad
 # went from 13 us to 23 ms); the workqueue layer does not. It is not re-entrant, so op.py serialises calls.
@@ -25,6 +26,7 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
 
 LN2 = math.log(2.0)
+ROWS_PER_TASK = 16  # rows per parallel task: per-task scratch buffers are allocated once per task
 
 
 @njit(inline="always", cache=True)
@@ -297,8 +299,8 @@ def _upsample(pbuf, base, n, level, exact, ca, cb, fx, a, e, u, q):
 @njit(cache=True, error_model="numpy")
 def _blend_rows(first, last, x, chain, fix, valid, lam_map, use_map, n_levels, pg, ra, rb, fy, ca, cb, fx,
                 level_width, exact, consts, centres_x, centres_y, pofs, out):
-    """Rows [first, last) of the flattened (image, row) range; see blend_forward. A function of its own, not the body
-    of the prange loop: numba's parallel lowering keeps LLVM from vectorising the loops of a prange body."""
+    """Rows [first, last) of the flattened (image, row) range; see blend_forward. One parallel task: its scratch rows
+    are allocated once for all its rows."""
     n_b = fix.shape[0]
     height, width = ra.shape[1], ca.shape[1]
     n_c = x.shape[0] // n_b

@@ -33,8 +33,9 @@ def _edge_column(v, j, ws, k0, k1, k2):
 
 @njit(cache=True, error_model="numpy")
 def _pyr_rows(first, last, src, src_off, hs, ws, dst, dst_off, hd, wd):
-    """Output rows [first, last) of the flattened (plane, row) range of pyr_down_level (a function of its own so
-    that LLVM vectorises its loops, which it does not inside a prange body)."""
+    """Output rows [first, last) of the flattened (plane, row) range of pyr_down_level: one parallel task, its
+    scratch rows allocated once. Loops run over zero-based ranges of slices, so numba emits no wraparound code for
+    negative indices (which keeps LLVM from vectorising)."""
     # float32 constants (exact in float32): float32 data stays float32 (vectorises twice as wide), float64 is float64
     k0, k1, k2 = np.float32(0.0625), np.float32(0.25), np.float32(0.375)
     n_even = (ws + 1) // 2
