@@ -47,3 +47,27 @@ def test_index_stats_by_hand():
     assert rows[">=2"]["return_rate"] == pytest.approx(2 / 3)
     assert rows[1]["gain_bits"] == pytest.approx((3 + 1) / 2 / math.log(2))
     assert st.return_rate() == pytest.approx(2 / 3)
+
+
+def test_human_gain_by_index_leaves_the_subject_out():
+    from gazekit.evaluation.freeview_stats import add_human_by_index
+    from gazekit.metrics.functional.density import KDE_MIX
+    from gazekit.metrics.human_maps import human_log_density
+
+    hum = Scanpaths.from_sequences([[100.0, 300.0], [110.0, 50.0]], [[100.0, 100.0], [100.0, 150.0]], None,
+                                   [[200.0, 200.0], [200.0, 200.0]], image=["a", "a"], subject=["s1", "s2"],
+                                   image_size=[400, 200])
+    cb = torch.full((200, 400), -math.log(400 * 200), dtype=torch.float64)
+    st = IndexStats(max_index=2)
+    add_human_by_index(st, hum, 400.0, 200.0, 12.0, cb)
+    rows = {r["k"]: r for r in st.rows()}
+    # fixation 0 of s1 is read from s2's density and vice versa; neither sees its own fixations
+    p_s2 = human_log_density(torch.tensor([110.0, 50.0]).numpy(), torch.tensor([100.0, 150.0]).numpy(), cb, 12.0,
+                             mix=KDE_MIX)
+    p_s1 = human_log_density(torch.tensor([100.0, 300.0]).numpy(), torch.tensor([100.0, 100.0]).numpy(), cb, 12.0,
+                             mix=KDE_MIX)
+    expected = (float(p_s2[100, 100] - cb[100, 100]) + float(p_s1[100, 110] - cb[100, 110])) / 2 / math.log(2)
+    assert rows[0]["gain_bits"] == pytest.approx(expected)
+    # s1's second fixation (300, 100) is far from every s2 fixation: a low density, below its own-map value
+    own = human_log_density(hum.x[hum.mask].numpy(), hum.y[hum.mask].numpy(), cb, 12.0, mix=KDE_MIX)
+    assert rows[">=1"]["gain_bits"] < float(own[100, 300] - cb[100, 300]) / math.log(2)

@@ -45,7 +45,7 @@ import torch
 
 from gazekit.errors import InvalidInputError
 from gazekit.evaluation import register_evaluator
-from gazekit.evaluation.freeview_stats import IndexStats
+from gazekit.evaluation.freeview_stats import IndexStats, add_human_by_index
 from gazekit.metrics.functional.conditional import conditional_information_gain
 from gazekit.metrics.functional.density import KDE_MIX, loso_kde_log_likelihood
 from gazekit.metrics.human_maps import StaticMapScores, density_gain_bits, human_log_density
@@ -150,7 +150,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                 with torch.no_grad():
                     own = model.predict_log_density(image).double()
                 static.add_image(hum, {model_name: own, "centre-bias": cb_map.double()}, cb_map.double(), neg)
-            by_index["human"].add(hum, w, h, ppd, human_map, cb_map)
+            add_human_by_index(by_index["human"], hum, w, h, ppd, cb_map)
             kde["ll"] += kl
             kde["cb"] += kc
             kde["n"] += kn

@@ -7,6 +7,7 @@
   mean distance to the image centre and the mean amplitude of the saccade into fixation ``k`` (both in degrees of
   visual angle, ``ppd`` px per degree), the return rate, and the mean human-density gain (bits: ``log2`` of the
   human fixation density over the centre bias at the fixation; :func:`gazekit.metrics.human_maps.density_gain_bits`).
+  For the humans (:func:`add_human_by_index`) the gain is read from the other subjects' density.
   ``gazekit evaluate --by-index`` prints them for the model next to the humans: a free-running sampler that drifts
   away from the human statistics as ``k`` grows shows it here.
 """
@@ -109,3 +110,20 @@ class IndexStats:
         """Returns over eligible fixations (``k >= 2``), all indices pooled."""
         n = float(self.sums[5].sum())
         return float(self.sums[4].sum()) / n if n else math.nan
+
+
+def add_human_by_index(stats: IndexStats, hum: Scanpaths, width: float, height: float, ppd: float,
+                       cb_map: Tensor) -> None:
+    """Add the human scanpaths of one image to ``stats``, each subject's gain read from the density of the *other*
+    subjects (leave-one-subject-out, as the human row of the pooled gain; a subject alone on the image is skipped)."""
+    from gazekit.metrics.functional.density import KDE_MIX
+    from gazekit.metrics.human_maps import human_log_density
+
+    for subject in sorted(set(hum.subject)):
+        own = [i for i, v in enumerate(hum.subject) if v == subject]
+        others = hum[[i for i, v in enumerate(hum.subject) if v != subject]]
+        if others.num_fixations == 0:
+            continue
+        m = others.mask
+        loso = human_log_density(others.x[m].numpy(), others.y[m].numpy(), cb_map, ppd, mix=KDE_MIX)
+        stats.add(hum[own], width, height, ppd, loso, cb_map)
