@@ -43,6 +43,10 @@ VARIANTS = {
     "grid40": {"groups": ("low", "faces", "text", "deep"), "grid": 40},
     "hidden32": {"groups": ("low", "faces", "text", "deep"), "hidden": 32},
     "final": {"groups": ("low", "text", "deep"), "hidden": 32},  # faces dropped: no gain on OSIE val, 1 s/image
+    "ctx2": {"groups": ("low", "text", "deep"), "hidden": 32, "context": 2},
+    "ctx3": {"groups": ("low", "text", "deep"), "hidden": 32, "context": 3},
+    "ctx3-h48": {"groups": ("low", "text", "deep"), "hidden": 48, "context": 3},
+    "ctx3-faces": {"groups": ("low", "faces", "text", "deep"), "hidden": 32, "context": 3},
 }
 
 
@@ -108,6 +112,8 @@ def main(argv=None) -> None:
     p.add_argument("--save", default=None)
     p.add_argument("--load", default=None, help="score this saved model instead of training variants")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--holdout", default=None, help="a dataset of --datasets left out of training (scored only)")
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--max-images", type=int, default=None, help="per split and dataset (smoke runs)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -139,7 +145,9 @@ def main(argv=None) -> None:
         else:
             model = SaliencyModel(**VARIANTS[v])
             print(f"variant {v}: {VARIANTS[v]}", flush=True)
-            secs = train(model, dm.split("train", loaded=True), args.epochs)
+            held = args.datasets.index(args.holdout) if args.holdout else -1
+            secs = train(model, [it for it in dm.split("train", loaded=True) if it["dataset"] != held], args.epochs,
+                         lr=args.lr)
         if args.save and not args.load and v == args.variants[0]:
             digest = model.save_checkpoint(args.save)
             print(f"  saved {args.save} (sha256 {digest})")

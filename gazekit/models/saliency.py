@@ -41,10 +41,10 @@ class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.Lightnin
     epoch_mean_names = epoch_mean_prog_bar = ("nll", "ig_uniform_bits")  # per fixation (ValTestEpochMeans)
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
-                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015,
+                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0,
                  optimizer: OptimizerCallable | None = None):
         super().__init__(groups=tuple(groups), backbone_side=backbone_side, grid=grid, hidden=hidden,
-                         dropout=dropout, blur_init=blur_init)
+                         dropout=dropout, blur_init=blur_init, context=context)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
 

@@ -54,16 +54,19 @@ class SaliencyNet(nn.Module):
         grid: readout cells on the longer side (80: 10 px cells on an 800 x 600 image).
         hidden: readout width. dropout: channel dropout in the readout (training only).
         blur_init: initial blur sigma as a fraction of the longer side.
+        context: extra 3x3 readout layers with dilations 2, 4, 8, ... (each widens the readout's view of the grid,
+            so that a cell's logit can depend on the object around it; 0: the original single 3x3 layer).
     """
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
-                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015):
+                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0):
         super().__init__()
         groups = tuple(g for g in GROUPS if g in groups)
         if not groups:
             raise InvalidInputError("the saliency model needs at least one feature group")
         self.cfg = SimpleNamespace(groups=list(groups), backbone_side=int(backbone_side), grid=int(grid),
-                                   hidden=int(hidden), dropout=float(dropout), blur_init=float(blur_init))
+                                   hidden=int(hidden), dropout=float(dropout), blur_init=float(blur_init),
+                                   context=int(context))
         n_maps = sum(MAP_CHANNELS[g] for g in groups if g in MAP_CHANNELS)
         self.map_in = nn.Conv2d(n_maps, hidden, 1) if n_maps else None
         if "deep" in groups:
@@ -71,8 +74,11 @@ class SaliencyNet(nn.Module):
             for k, c in enumerate(DEEP_CHANNELS):  # per-channel standardisation, set from training images
                 self.register_buffer(f"deep_mean{k}", torch.zeros(c))
                 self.register_buffer(f"deep_std{k}", torch.ones(c))
-        self.readout = nn.Sequential(nn.GELU(), nn.Dropout2d(dropout), nn.Conv2d(hidden, hidden, 3, padding=1),
-                                     nn.GELU(), nn.Conv2d(hidden, 1, 1))
+        layers = [nn.GELU(), nn.Dropout2d(dropout), nn.Conv2d(hidden, hidden, 3, padding=1), nn.GELU()]
+        for k in range(int(context)):
+            dil = 2 ** (k + 1)
+            layers += [nn.Conv2d(hidden, hidden, 3, padding=dil, dilation=dil, padding_mode="replicate"), nn.GELU()]
+        self.readout = nn.Sequential(*layers, nn.Conv2d(hidden, 1, 1))
         self.log_blur = nn.Parameter(torch.tensor(math.log(blur_init)))
         self.cb_mean = nn.Parameter(torch.tensor([0.5, 0.5]))
         self.cb_log_std = nn.Parameter(torch.log(torch.tensor([0.2, 0.2])))
@@ -199,7 +205,7 @@ class SaliencyNet(nn.Module):
             hp, sd = dict(state["hyper_parameters"]), state["state_dict"]
         except Exception as err:
             raise InvalidInputError(f"{source!r} is not a saliency model checkpoint: {err!r}") from err
-        allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init")
+        allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init", "context")
         hp = {k: (tuple(v) if k == "groups" else v) for k, v in {**hp, **overrides}.items() if k in allowed}
         model = cls(**hp)
         model.load_state_dict(sd)

@@ -243,3 +243,25 @@ def test_validation_metrics_are_per_fixation_means_over_unequal_batches():
     assert abs(means["ig_uniform_bits"] - float(every.mean()) / math.log(2)) < 1e-6  # divided in float32
     batch_mean_of_means = float(-(lls[0].mean() + lls[1].mean()) / 2)
     assert abs(means["nll"] - batch_mean_of_means) > 1e-6  # the case distinguishes the two reductions
+
+
+@pytest.mark.parametrize("context,reach", [(0, 1), (2, 1 + 2 + 4)])
+def test_context_layers_widen_the_readout_view(context, reach, tmp_path):
+    """The readout's receptive field on the grid: 1 cell for the single 3x3 layer, 1 + 2 + 4 cells with two
+    dilated layers; and a context model survives a checkpoint round trip."""
+    torch.manual_seed(0)
+    net = SaliencyNet(groups=("low",), grid=40, hidden=8, dropout=0.0, context=context).eval()
+    x = torch.zeros(1, 8, 31, 31)
+    with torch.no_grad():
+        base = net.readout(x)
+        x[0, :, 15, 15] = 5.0
+        diff = (net.readout(x) - base)[0, 0].abs() > 0
+    rows, cols = torch.nonzero(diff, as_tuple=True)
+    assert int((rows - 15).abs().max()) == reach and int((cols - 15).abs().max()) == reach
+    path = tmp_path / "ctx.pt"
+    net.save_checkpoint(path)
+    again = SaliencyNet.from_file(path)
+    assert again.cfg.context == context
+    item = _item(torch.randn(27, 30, 40), (300, 400))
+    with torch.no_grad():
+        assert torch.equal(net.log_density(item), again.log_density(item))
