@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gazekit.metrics.functional.density import loso_kde_log_likelihood as loso_kde_gain  # noqa: E402
 from gazekit.models.baselines import FreeviewBaseline  # noqa: E402
 from gazekit.models.saliency import SaliencyModel  # noqa: E402
-from gazekit.models.saliency_data import SaliencyDataModule, SameSizeBatches, collate_same_size, size_key  # noqa
+from gazekit.models.saliency_data import (SaliencyDataModule, SameSizeBatches, collate_same_size,  # noqa: E402
+                                          mirror_batch, size_key)
 
 LN2 = math.log(2.0)
 VARIANTS = {
@@ -51,7 +52,7 @@ VARIANTS = {
 
 
 def train(model: SaliencyModel, items: list[dict], epochs: int, lr: float = 3e-3, batch: int = 8,
-          seed: int = 0) -> float:
+          seed: int = 0, mirror: float = 0.0) -> float:
     """Plain training loop (AdamW, cosine decay); returns seconds taken."""
     torch.manual_seed(seed)
     if "deep" in model.groups:
@@ -65,12 +66,15 @@ def train(model: SaliencyModel, items: list[dict], epochs: int, lr: float = 3e-3
     for epoch in range(epochs):
         losses = []
         for idx in sampler:
-            loss = -model.batch_log_likelihood(collate_same_size([items[i] for i in idx])).mean()
+            data = collate_same_size([items[i] for i in idx])
+            if mirror and float(torch.rand(())) < mirror:
+                data = mirror_batch(data)
+            loss = -model.batch_log_likelihood(data).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         print(f"  epoch {epoch}: train IG over uniform {-np.mean(losses) / LN2:.3f} bits "
               f"({time.time() - t0:.0f} s)", flush=True)
     model.eval()
@@ -114,6 +118,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--holdout", default=None, help="a dataset of --datasets left out of training (scored only)")
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--mirror", type=float, default=0.0, help="probability of training on a batch's mirror image")
     p.add_argument("--max-images", type=int, default=None, help="per split and dataset (smoke runs)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -147,7 +152,7 @@ def main(argv=None) -> None:
             print(f"variant {v}: {VARIANTS[v]}", flush=True)
             held = args.datasets.index(args.holdout) if args.holdout else -1
             secs = train(model, [it for it in dm.split("train", loaded=True) if it["dataset"] != held], args.epochs,
-                         lr=args.lr)
+                         lr=args.lr, mirror=args.mirror)
         if args.save and not args.load and v == args.variants[0]:
             digest = model.save_checkpoint(args.save)
             print(f"  saved {args.save} (sha256 {digest})")

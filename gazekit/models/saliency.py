@@ -36,17 +36,21 @@ SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS,)
 
 class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.LightningModule):
     """:class:`SaliencyNet` with training (arguments as there, plus ``optimizer``: an OptimizerCallable, default
-    AdamW lr 3e-3, weight decay 1e-3)."""
+    AdamW lr 3e-3, weight decay 1e-3; ``mirror``: the probability that a training batch is replaced by its
+    left-right mirror, :func:`gazekit.models.saliency_data.mirror_batch`)."""
 
     epoch_mean_names = epoch_mean_prog_bar = ("nll", "ig_uniform_bits")  # per fixation (ValTestEpochMeans)
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
                  hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0,
-                 optimizer: OptimizerCallable | None = None):
+                 mirror: float = 0.0, optimizer: OptimizerCallable | None = None):
         super().__init__(groups=tuple(groups), backbone_side=backbone_side, grid=grid, hidden=hidden,
                          dropout=dropout, blur_init=blur_init, context=context)
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
+        if not 0.0 <= mirror <= 1.0:
+            raise InvalidInputError(f"mirror is a probability in [0, 1], got {mirror}")
+        self.mirror = float(mirror)
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -98,6 +102,13 @@ class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.Lightnin
         self.log(f"{stage}/nll", loss, prog_bar=True, batch_size=len(ll))
         self.log(f"{stage}/ig_uniform_bits", ll.mean() / LN2, prog_bar=True, batch_size=len(ll))
         return loss
+
+    def training_step(self, batch, batch_idx):
+        if self.mirror and float(torch.rand(())) < self.mirror:
+            from gazekit.models.saliency_data import mirror_batch
+
+            batch = mirror_batch(batch)
+        return self._step(batch, "train")
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]

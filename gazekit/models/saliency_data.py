@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gazekit.datasets.splits import SplitLoaders
 from gazekit.errors import InvalidInputError
+from gazekit.models.saliency_core import MAP_CHANNELS
 from gazekit.models.saliency_features import GROUPS, extract
 
 CACHE_GRID = 80  # grid cells on the longer side of the cached maps (10 px on an 800 x 600 image)
@@ -141,6 +142,34 @@ def collate_same_size(items: list[dict]) -> dict:
             feats[key] = [torch.stack([it["features"][key][k] for it in items]) for k in range(len(f0[key]))]
     return {"features": feats, "fixations": [it["fixations"] for it in items],
             "dataset": torch.tensor([it["dataset"] for it in items]), "names": [it["name"] for it in items]}
+
+
+# Low-level map channels that trade places under a left-right mirror (orientation contrast at 45 and 135 degrees,
+# both scales; see saliency_features.low_level_maps for the channel order).
+_LOW_MIRROR_SWAPS = ((15, 17), (19, 21))
+
+
+def mirror_batch(batch: dict) -> dict:
+    """The :func:`collate_same_size` batch of the left-right mirrored images: every feature map flipped along its
+    width, the low-level orientation channels at 45 and 135 degrees swapped, fixations ``u -> 1 - u``.
+
+    Training augmentation. The cached backbone levels are flipped as maps, which approximates the features of the
+    mirrored image (the backbone was trained with mirror augmentation, so the two agree in distribution, not
+    exactly)."""
+    feats = dict(batch["features"])
+    maps = feats["maps"].flip(-1)
+    if "low" in feats["groups"]:
+        start = sum(MAP_CHANNELS[g] for g in feats["groups"][: feats["groups"].index("low")])
+        order = list(range(maps.shape[-3]))
+        for a, b in _LOW_MIRROR_SWAPS:
+            order[start + a], order[start + b] = order[start + b], order[start + a]
+        maps = maps[..., order, :, :]
+    feats["maps"] = maps
+    for key in batch["features"]:
+        if key.startswith("deep"):
+            feats[key] = [level.flip(-1) for level in batch["features"][key]]
+    fix = [torch.stack([(1 - uv[:, 0]).clamp(0, 1 - 1e-6), uv[:, 1]], 1) for uv in batch["fixations"]]
+    return {**batch, "features": feats, "fixations": fix}
 
 
 def image_fixations(scanpaths) -> dict[str, torch.Tensor]:
