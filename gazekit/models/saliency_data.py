@@ -101,8 +101,9 @@ class FixationImages(Dataset):
 
 
 def size_key(item: dict) -> tuple:
-    """Items with equal keys (image height and width) have features of equal shapes (one batch can stack them)."""
-    return tuple(item["size"])
+    """Items with equal keys (image height and width, cached feature groups) have features of equal shapes (one
+    batch can stack them)."""
+    return (*item["size"], *item["features"]["groups"]) if item.get("features") else tuple(item["size"])
 
 
 class SameSizeBatches(torch.utils.data.Sampler):
@@ -260,6 +261,8 @@ def _main(argv=None) -> None:
     p.add_argument("--stimuli", default=None, help="a folder of images instead of the registered dataset's")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--reverse", action="store_true", help="images in reverse name order (a second process)")
+    p.add_argument("--groups", nargs="+", default=list(GROUPS), choices=GROUPS,
+                   help="feature groups to compute (default all; a model reads only the groups it was built with)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     images = None
@@ -267,7 +270,8 @@ def _main(argv=None) -> None:
         images = {f.name: f for f in sorted(Path(args.stimuli).iterdir())
                   if f.suffix.lower() in (".jpg", ".jpeg", ".png")}
     t0 = time.time()
-    n = build_cache(args.dataset, Path(args.cache_dir), images, args.limit, reverse=args.reverse)
+    n = build_cache(args.dataset, Path(args.cache_dir), images, args.limit, groups=tuple(args.groups),
+                    reverse=args.reverse)
     print(f"{args.dataset}: {n} images cached in {time.time() - t0:.0f} s ({(time.time() - t0) / max(n, 1):.2f} "
           f"s/image)")
 

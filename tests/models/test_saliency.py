@@ -293,3 +293,18 @@ def test_mirror_batch_equals_the_features_of_the_mirrored_image():
     twice = mirror_batch(m)
     assert torch.equal(twice["features"]["maps"], batch["features"]["maps"])
     assert torch.allclose(twice["fixations"][0], batch["fixations"][0])
+
+
+def test_items_with_different_cached_groups_never_share_a_batch():
+    """A cache built with and without the face maps: same image size, different channel counts; the sampler keeps
+    them apart so that every batch stacks."""
+    from gazekit.models.saliency_data import SameSizeBatches, size_key
+
+    def item(groups, n):
+        return {"size": [60, 80], "features": {"maps": torch.zeros(n, 6, 8), "groups": groups, "size": [60, 80]}}
+
+    items = [item(["low", "faces", "text"], 30)] * 3 + [item(["low", "text"], 28)] * 3
+    batches = list(SameSizeBatches([size_key(it) for it in items], 8, shuffle=True))
+    assert sorted(sorted(b) for b in batches) == [[0, 1, 2], [3, 4, 5]]
+    for b in batches:
+        collate_same_size([dict(items[i], fixations=torch.zeros(1, 2), dataset=0, name=str(i)) for i in b])
