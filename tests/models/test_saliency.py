@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from gazekit.errors import InvalidInputError
 from gazekit.models.saliency import SaliencyModel
 from gazekit.models.saliency_core import SaliencyNet
 from gazekit.models.saliency_data import collate_same_size
@@ -308,3 +309,19 @@ def test_items_with_different_cached_groups_never_share_a_batch():
     assert sorted(sorted(b) for b in batches) == [[0, 1, 2], [3, 4, 5]]
     for b in batches:
         collate_same_size([dict(items[i], fixations=torch.zeros(1, 2), dataset=0, name=str(i)) for i in b])
+
+
+def test_training_step_mirrors_with_the_given_probability():
+    from gazekit.models.saliency_data import mirror_batch
+
+    torch.manual_seed(0)
+    batch = collate_same_size(_synthetic(4, 0))
+    always = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0, mirror=1.0)
+    never = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0, mirror=0.0)
+    never.load_state_dict(always.state_dict())
+    with torch.no_grad():
+        got = float(always.training_step(batch, 0))
+        assert got == pytest.approx(float(never.training_step(mirror_batch(batch), 0)), abs=1e-6)
+        assert abs(got - float(never.training_step(batch, 0))) > 1e-4
+    with pytest.raises(InvalidInputError, match="mirror"):
+        SaliencyModel(groups=("low",), mirror=1.5)
