@@ -48,6 +48,7 @@ VARIANTS = {
     "ctx3": {"groups": ("low", "text", "deep"), "hidden": 32, "context": 3},
     "ctx3-h48": {"groups": ("low", "text", "deep"), "hidden": 48, "context": 3},
     "ctx3-faces": {"groups": ("low", "faces", "text", "deep"), "hidden": 32, "context": 3},
+    "ctx2-priors": {"groups": ("low", "text", "deep"), "hidden": 32, "context": 2, "priors": "datasets"},
 }
 
 
@@ -83,13 +84,14 @@ def train(model: SaliencyModel, items: list[dict], epochs: int, lr: float = 3e-3
 
 @torch.no_grad()
 def score(model: SaliencyModel, items: list[dict], human_by_image: dict, cb: FreeviewBaseline, ppd: float,
-          with_human: bool = True) -> dict:
-    """IG over centre bias (bits/fix) of the model and of the LOSO human density on ``items``."""
+          with_human: bool = True, prior=None) -> dict:
+    """IG over centre bias (bits/fix) of the model (with its centre-bias prior ``prior``) and of the LOSO human
+    density on ``items``."""
     ig = n = 0.0
     h_ll = h_cb = h_n = 0.0
     for it in items:
         h, w = it["features"]["size"]
-        ld = model.log_density(it["features"], (h, w)).double()
+        ld = model.log_density(it["features"], (h, w), prior).double()
         cb_map = cb.pixel_log_density(h, w)
         hum = human_by_image[it["name"]]
         m = hum.mask
@@ -148,7 +150,10 @@ def main(argv=None) -> None:
         if args.load:
             model, secs, v = SaliencyModel.from_file(args.load), 0.0, Path(args.load).name
         else:
-            model = SaliencyModel(**VARIANTS[v])
+            kwargs = dict(VARIANTS[v])
+            if kwargs.get("priors") == "datasets":  # one centre-bias prior per training data set
+                kwargs["priors"] = tuple(d for d in args.datasets if d != args.holdout)
+            model = SaliencyModel(**kwargs)
             print(f"variant {v}: {VARIANTS[v]}", flush=True)
             held = args.datasets.index(args.holdout) if args.holdout else -1
             secs = train(model, [it for it in dm.split("train", loaded=True) if it["dataset"] != held], args.epochs,
@@ -157,7 +162,8 @@ def main(argv=None) -> None:
             digest = model.save_checkpoint(args.save)
             print(f"  saved {args.save} (sha256 {digest})")
         for name, (evaluated, human, cb, ppd) in per_dataset.items():
-            res = score(model, evaluated, human, cb, ppd, with_human=name not in human_done)
+            prior = name if name in model.cfg.priors else None  # a data set it never saw: the first prior
+            res = score(model, evaluated, human, cb, ppd, with_human=name not in human_done, prior=prior)
             human_done.setdefault(name, res.get("human"))
             rows.append((v, name, res["model"], human_done[name], res["images"], res["fixations"], secs))
             print(f"  {name} {args.split}: IG over centre bias {res['model']:.3f} bits/fix, LOSO human "

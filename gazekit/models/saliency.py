@@ -43,9 +43,9 @@ class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.Lightnin
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
                  hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0,
-                 mirror: float = 0.0, optimizer: OptimizerCallable | None = None):
+                 priors: tuple[str, ...] = (), mirror: float = 0.0, optimizer: OptimizerCallable | None = None):
         super().__init__(groups=tuple(groups), backbone_side=backbone_side, grid=grid, hidden=hidden,
-                         dropout=dropout, blur_init=blur_init, context=context)
+                         dropout=dropout, blur_init=blur_init, context=context, priors=tuple(priors))
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
         if not 0.0 <= mirror <= 1.0:
@@ -80,7 +80,13 @@ class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.Lightnin
         feats = batch["features"]
         gh, gw = grid_shape(*feats["size"], self.cfg.grid)
         th, tw = 2 * gh, 2 * gw
-        ld = self.log_density(feats, (th, tw))
+        prior = None
+        if len(self.cfg.priors) > 1:  # each image scored with its own data set's centre-bias prior
+            names = batch.get("dataset_names")
+            if names is None:
+                raise InvalidInputError("a model with per-data-set priors needs batches naming each image's data set")
+            prior = torch.tensor([self.prior_index(n) for n in names])
+        ld = self.log_density(feats, (th, tw), prior)
         out = []
         for b, uv in enumerate(batch["fixations"]):
             uv = uv.to(ld.device)

@@ -56,17 +56,21 @@ class SaliencyNet(nn.Module):
         blur_init: initial blur sigma as a fraction of the longer side.
         context: extra 3x3 readout layers with dilations 2, 4, 8, ... (each widens the readout's view of the grid,
             so that a cell's logit can depend on the object around it; 0: the original single 3x3 layer).
+        priors: names of the data sets that get a centre-bias prior of their own (training on several data sets
+            with different viewing set-ups; the shared readout then need not model their centre biases). Empty:
+            one prior. Prediction uses the first data set's prior unless told otherwise (``prior=``).
     """
 
     def __init__(self, groups: tuple[str, ...] = GROUPS, backbone_side: int = 384, grid: int = 80,
-                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0):
+                 hidden: int = 16, dropout: float = 0.1, blur_init: float = 0.015, context: int = 0,
+                 priors: tuple[str, ...] = ()):
         super().__init__()
         groups = tuple(g for g in GROUPS if g in groups)
         if not groups:
             raise InvalidInputError("the saliency model needs at least one feature group")
         self.cfg = SimpleNamespace(groups=list(groups), backbone_side=int(backbone_side), grid=int(grid),
                                    hidden=int(hidden), dropout=float(dropout), blur_init=float(blur_init),
-                                   context=int(context))
+                                   context=int(context), priors=[str(p) for p in priors])
         n_maps = sum(MAP_CHANNELS[g] for g in groups if g in MAP_CHANNELS)
         self.map_in = nn.Conv2d(n_maps, hidden, 1) if n_maps else None
         if "deep" in groups:
@@ -80,10 +84,11 @@ class SaliencyNet(nn.Module):
             layers += [nn.Conv2d(hidden, hidden, 3, padding=dil, dilation=dil, padding_mode="replicate"), nn.GELU()]
         self.readout = nn.Sequential(*layers, nn.Conv2d(hidden, 1, 1))
         self.log_blur = nn.Parameter(torch.tensor(math.log(blur_init)))
-        self.cb_mean = nn.Parameter(torch.tensor([0.5, 0.5]))
-        self.cb_log_std = nn.Parameter(torch.log(torch.tensor([0.2, 0.2])))
-        self.cb_rho = nn.Parameter(torch.tensor(0.0))
-        self.cb_weight = nn.Parameter(torch.tensor(1.0))
+        lead = (len(priors),) if len(priors) > 1 else ()  # one prior keeps the original (shipped) shapes
+        self.cb_mean = nn.Parameter(torch.full((*lead, 2), 0.5))
+        self.cb_log_std = nn.Parameter(torch.full((*lead, 2), math.log(0.2)))
+        self.cb_rho = nn.Parameter(torch.zeros(lead))
+        self.cb_weight = nn.Parameter(torch.ones(lead))
         self._backbone = None
 
     # ------------------------------------------------------------------ features
@@ -153,34 +158,59 @@ class SaliencyNet(nn.Module):
         x = F.pad(x, (0, 0, radius, radius), mode="replicate")
         return F.conv2d(x, k.view(1, 1, -1, 1))
 
-    def centre_bias(self, out_h: int, out_w: int) -> Tensor:
-        """``[out_h, out_w]`` log-density (up to a constant) of the learned centre-bias Gaussian at pixel centres."""
+    def prior_index(self, prior) -> Tensor | int:
+        """The centre-bias prior of ``prior``: None (the first), a data set name from ``priors``, an index, or a
+        ``[B]`` tensor of indices (one per image of a batch)."""
+        n = max(1, len(self.cfg.priors))
+        if prior is None:
+            return 0
+        if isinstance(prior, str):
+            if prior not in self.cfg.priors:
+                raise InvalidInputError(f"no centre-bias prior for data set {prior!r}; this model has "
+                                        f"{self.cfg.priors or 'one shared prior'}")
+            return self.cfg.priors.index(prior)
+        if isinstance(prior, Tensor):
+            return prior.long().clamp(0, n - 1) if n > 1 else 0
+        if not 0 <= int(prior) < n:
+            raise InvalidInputError(f"prior index {prior} outside [0, {n})")
+        return int(prior)
+
+    def centre_bias(self, out_h: int, out_w: int, prior=None) -> Tensor:
+        """``[out_h, out_w]`` log-density (up to a constant) of the learned centre-bias Gaussian at pixel centres,
+        times its learned weight (``[B, out_h, out_w]`` for a tensor of prior indices)."""
         dev = self.cb_mean.device
         v = (torch.arange(out_h, device=dev, dtype=torch.float32) + 0.5) / out_h
         u = (torch.arange(out_w, device=dev, dtype=torch.float32) + 0.5) / out_w
-        su, sv = self.cb_log_std.exp()
-        rho = torch.tanh(self.cb_rho)
-        du, dv = (u[None] - self.cb_mean[0]) / su, (v[:, None] - self.cb_mean[1]) / sv
-        return -(du ** 2 - 2 * rho * du * dv + dv ** 2) / (2 * (1 - rho ** 2))
+        mean, log_std, rho, weight = self.cb_mean, self.cb_log_std, self.cb_rho, self.cb_weight
+        if mean.dim() == 2:  # one prior per data set
+            k = self.prior_index(prior)
+            mean, log_std, rho, weight = mean[k], log_std[k], rho[k], weight[k]
+        su, sv = log_std.exp()[..., 0, None, None], log_std.exp()[..., 1, None, None]
+        mu, mv = mean[..., 0, None, None], mean[..., 1, None, None]
+        rho, weight = torch.tanh(rho)[..., None, None], weight[..., None, None]
+        du, dv = (u[None] - mu) / su, (v[:, None] - mv) / sv
+        return -weight * (du ** 2 - 2 * rho * du * dv + dv ** 2) / (2 * (1 - rho ** 2))
 
-    def log_density(self, item: dict, out_size: tuple[int, int] | None = None) -> Tensor:
+    def log_density(self, item: dict, out_size: tuple[int, int] | None = None, prior=None) -> Tensor:
         """Per-pixel log-probabilities (logsumexp over the pixels = 0): ``[out_h, out_w]`` for one image's
-        features, ``[B, out_h, out_w]`` for a batch of same-size images; default size: the image's own."""
+        features, ``[B, out_h, out_w]`` for a batch of same-size images; default size: the image's own. ``prior``:
+        which centre-bias prior (:meth:`prior_index`; default the first)."""
         out_h, out_w = out_size or tuple(item["size"])
         logits = F.interpolate(self.grid_logits(item), size=(out_h, out_w), mode="bilinear", align_corners=False)
-        total = logits[:, 0] + self.cb_weight * self.centre_bias(out_h, out_w)
+        total = logits[:, 0] + self.centre_bias(out_h, out_w, prior)
         out = F.log_softmax(total.flatten(1), 1).view(-1, out_h, out_w)
         return out[0] if item["maps"].dim() == 3 else out
 
     @torch.no_grad()
-    def predict_log_density(self, image: Tensor) -> Tensor:
-        """``[3, H, W]`` RGB in [0, 1] -> ``[H, W]`` float64 log-density per pixel (sums to 1 over the pixels)."""
+    def predict_log_density(self, image: Tensor, prior=None) -> Tensor:
+        """``[3, H, W]`` RGB in [0, 1] -> ``[H, W]`` float64 log-density per pixel (sums to 1 over the pixels);
+        ``prior``: the centre-bias prior of a training data set (:meth:`prior_index`; default the first)."""
         if image.dim() != 3 or image.shape[0] != 3:
             raise InvalidInputError(f"expected an image [3, H, W], got shape {tuple(image.shape)}")
         was = self.training
         self.eval()
         try:
-            ld = self.log_density(self.features(image)).double()
+            ld = self.log_density(self.features(image), prior=prior).double()
         finally:
             self.train(was)
         return ld - torch.logsumexp(ld.flatten(), 0)
@@ -205,8 +235,8 @@ class SaliencyNet(nn.Module):
             hp, sd = dict(state["hyper_parameters"]), state["state_dict"]
         except Exception as err:
             raise InvalidInputError(f"{source!r} is not a saliency model checkpoint: {err!r}") from err
-        allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init", "context")
-        hp = {k: (tuple(v) if k == "groups" else v) for k, v in {**hp, **overrides}.items() if k in allowed}
+        allowed = ("groups", "backbone_side", "grid", "hidden", "dropout", "blur_init", "context", "priors")
+        hp = {k: (tuple(v) if k in ("groups", "priors") else v) for k, v in {**hp, **overrides}.items() if k in allowed}
         model = cls(**hp)
         model.load_state_dict(sd)
         return model.eval()

@@ -142,7 +142,8 @@ def collate_same_size(items: list[dict]) -> dict:
         if key.startswith("deep"):
             feats[key] = [torch.stack([it["features"][key][k] for it in items]) for k in range(len(f0[key]))]
     return {"features": feats, "fixations": [it["fixations"] for it in items],
-            "dataset": torch.tensor([it["dataset"] for it in items]), "names": [it["name"] for it in items]}
+            "dataset": torch.tensor([it["dataset"] for it in items]), "names": [it["name"] for it in items],
+            "dataset_names": [it.get("dataset_name") for it in items]}
 
 
 # Low-level map channels that trade places under a left-right mirror (orientation contrast at 45 and 135 degrees,

@@ -325,3 +325,38 @@ def test_training_step_mirrors_with_the_given_probability():
         assert abs(got - float(never.training_step(batch, 0))) > 1e-4
     with pytest.raises(InvalidInputError, match="mirror"):
         SaliencyModel(groups=("low",), mirror=1.5)
+
+
+def test_per_dataset_priors_learn_each_data_sets_centre_bias():
+    """Two data sets with the same (uninformative) images, fixations on the left third in 'a' and the right third
+    in 'b': with a prior per data set, each learns its own side; scoring picks the prior by data-set name."""
+    torch.manual_seed(0)
+    model = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0, priors=("a", "b"))
+    g = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(8):
+        side = "a" if i % 2 == 0 else "b"
+        u = torch.rand(40, generator=g) / 3 + (0.0 if side == "a" else 2 / 3)
+        items.append({"features": {"maps": torch.zeros(27, 15, 20), "groups": ["low"], "size": [60, 80]},
+                      "fixations": torch.stack([u, torch.rand(40, generator=g)], 1), "dataset": i % 2,
+                      "dataset_name": side, "name": f"{i}.png"})
+    batch = collate_same_size(items)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for _ in range(80):
+        loss = -model.batch_log_likelihood(batch).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model.cb_mean.shape == (2, 2)
+    assert float(model.cb_mean[0, 0]) < 0.35 and float(model.cb_mean[1, 0]) > 0.65
+    model.eval()
+    with torch.no_grad():
+        feats = {"maps": torch.zeros(27, 15, 20), "groups": ["low"], "size": [60, 80]}
+        left, right = model.log_density(feats, prior="a"), model.log_density(feats, prior="b")
+        assert float(left[:, :20].exp().sum()) > 0.7 and float(right[:, 60:].exp().sum()) > 0.7
+        assert float(left[:, :20].exp().sum()) > 4 * float(right[:, :20].exp().sum())
+        assert torch.equal(model.log_density(feats), left)  # default: the first data set's prior
+    with pytest.raises(InvalidInputError, match="no centre-bias prior for data set 'c'"):
+        model.log_density(feats, prior="c")
+    one = SaliencyNet(groups=("low",), grid=20)
+    assert one.cb_mean.shape == (2,) and one.cb_weight.shape == ()  # a single prior keeps the shipped shapes
