@@ -38,7 +38,7 @@ DESCRIPTION = (
     "without running code from it; --trust-checkpoint SHA256 lifts that for the file you reviewed, named by its "
     "sha256). Works offline.")
 DEFAULT_MODEL = "tpp-osie"
-DEFAULT_MAP_MODEL = "saliency-osie"
+DEFAULT_MAP_MODEL = "saliency-freeview"
 
 
 def add_arguments(p) -> None:

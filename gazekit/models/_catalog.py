@@ -122,7 +122,7 @@ CATALOG = {
     'saliency': {
         'predicts': ('density',),
         'inputs': ('image',),
-        'weights': ('osie',),
+        'weights': ('osie', 'freeview'),
         'description': 'static saliency: image -> normalised fixation log-density (DeepGaze II recipe)',
         'module': 'gazekit.models.saliency',
         'default_weights': None,
@@ -130,12 +130,32 @@ CATALOG = {
             ('osie', 'saliency-osie.pt',
              '246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f',
              'gazekit.models.saliency_core:load_fast'),
+            ('freeview', 'saliency-freeview.pt',
+             'b0f768cb0877d8bf443f630d5c1a12840734cf0136ae7266c7418530a9590a27',
+             'gazekit.models.saliency_core:load_fast'),
+        ),
+    },
+    'saliency-freeview': {
+        'predicts': ('density',),
+        'inputs': ('image',),
+        'weights': ('osie', 'freeview'),
+        'description': 'static saliency trained on OSIE + EyeCrowd + NUS-SUN500 (shipped; the default map model '
+            'of gazekit predict --maps)',
+        'module': 'gazekit.models.saliency',
+        'default_weights': 'freeview',
+        'weight_specs': (
+            ('osie', 'saliency-osie.pt',
+             '246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f',
+             'gazekit.models.saliency_core:load_fast'),
+            ('freeview', 'saliency-freeview.pt',
+             'b0f768cb0877d8bf443f630d5c1a12840734cf0136ae7266c7418530a9590a27',
+             'gazekit.models.saliency_core:load_fast'),
         ),
     },
     'saliency-osie': {
         'predicts': ('density',),
         'inputs': ('image',),
-        'weights': ('osie',),
+        'weights': ('osie', 'freeview'),
         'description': 'static saliency trained on OSIE (shipped): image -> normalised fixation log-density for '
             'gazekit predict --maps',
         'module': 'gazekit.models.saliency',
@@ -143,6 +163,9 @@ CATALOG = {
         'weight_specs': (
             ('osie', 'saliency-osie.pt',
              '246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f',
+             'gazekit.models.saliency_core:load_fast'),
+            ('freeview', 'saliency-freeview.pt',
+             'b0f768cb0877d8bf443f630d5c1a12840734cf0136ae7266c7418530a9590a27',
              'gazekit.models.saliency_core:load_fast'),
         ),
     },

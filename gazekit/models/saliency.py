@@ -31,7 +31,10 @@ from gazekit.models.saliency_features import GROUPS, grid_shape
 # Shipped weights (sha256-checked on every load by the registry).
 OSIE_WEIGHTS = WeightSpec("osie", "saliency-osie.pt", "246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f",
                             fast="gazekit.models.saliency_core:load_fast")
-SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS,)
+FREEVIEW_WEIGHTS = WeightSpec("freeview", "saliency-freeview.pt",
+                              "b0f768cb0877d8bf443f630d5c1a12840734cf0136ae7266c7418530a9590a27",
+                              fast="gazekit.models.saliency_core:load_fast")
+SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS, FREEVIEW_WEIGHTS)
 
 
 class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.LightningModule):
@@ -143,6 +146,19 @@ def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
     if checkpoint is None:
         raise InvalidInputError("saliency-osie is the trained model: it needs its weights (pretrained='osie'); use "
                                 "'saliency' for a fresh model")
+    return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
+
+
+@register_model("saliency-freeview", predicts=("density",), inputs=("image",), weights=SHIPPED,
+                default_weights="freeview", formats=FORMATS,
+                description="static saliency trained on OSIE + EyeCrowd + NUS-SUN500 (shipped; the default map model of "
+                            "gazekit predict --maps)")
+def saliency_freeview(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
+    """The shipped static saliency model trained on the training splits of OSIE, EyeCrowd and NUS-SUN500, with a
+    centre-bias prior per data set (OSIE's is used for new images; see docs/saliency.md)."""
+    if checkpoint is None:
+        raise InvalidInputError("saliency-freeview is the trained model: it needs its weights (pretrained="
+                                "'freeview'); use 'saliency' for a fresh model")
     return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
 
 

@@ -46,9 +46,10 @@ def test_listing_imports_no_model_module_and_no_torch():
 
 def test_shipped_weights_are_sha256_checked_and_load_bit_identically():
     specs = {s.file: s for s in all_weight_specs()}
-    assert sorted(specs) == ["baselines-osie.json", "oat-objarray-670ca831.pt", "saliency-osie.pt", "tpp-osie.pt"]
+    assert sorted(specs) == ["baselines-osie.json", "oat-objarray-670ca831.pt", "saliency-freeview.pt",
+                             "saliency-osie.pt", "tpp-osie.pt"]
     for name, file in (("tpp-osie", "tpp-osie.pt"), ("oat-objarray", "oat-objarray-670ca831.pt"),
-                       ("saliency-osie", "saliency-osie.pt")):
+                       ("saliency-osie", "saliency-osie.pt"), ("saliency-freeview", "saliency-freeview.pt")):
         raw = torch.load(specs[file].path, map_location="cpu", weights_only=True)["state_dict"]
         for model in (create_model(name), load_predictor(name)):
             own = model.state_dict()

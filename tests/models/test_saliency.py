@@ -194,9 +194,10 @@ def test_predict_maps_writes_a_normalised_npy_and_a_png(tmp_path):
     assert not (tmp_path / "out" / "scanpaths.csv").exists()  # a density-only model writes maps only
 
 
-def test_shipped_saliency_weights_load_fast_and_checked():
-    """The shipped map model loads by name through the fast path (no Lightning import), its file is sha256-checked,
-    and its map on a sample photo is normalised and differs from its map on noise."""
+@pytest.mark.parametrize("name", ["saliency-osie", "saliency-freeview"])
+def test_shipped_saliency_weights_load_fast_and_checked(name):
+    """The shipped map models load by name through the fast path (no Lightning import), their files are
+    sha256-checked, and the map on a sample photo is normalised and differs from the map on noise."""
     import subprocess
     import sys
 
@@ -204,7 +205,7 @@ def test_shipped_saliency_weights_load_fast_and_checked():
             "from gazekit.models.registry import load_predictor\n"
             "from gazekit.images import load_image\n"
             "from gazekit.paths import SAMPLE_DIR\n"
-            "m = load_predictor('saliency-osie')\n"
+            f"m = load_predictor({name!r})\n"
             "assert 'pytorch_lightning' not in sys.modules and 'lightning' not in sys.modules\n"
             "photo = m.predict_log_density(load_image(SAMPLE_DIR / 'osie' / 'stimuli' / '1001.jpg'))\n"
             "noise = m.predict_log_density(torch.rand(3, 600, 800, generator=torch.Generator().manual_seed(0)))\n"
