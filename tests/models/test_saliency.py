@@ -130,18 +130,23 @@ def _synthetic(n: int, seed: int) -> list[dict]:
     return items
 
 
+def _fit(model, batch: dict, steps: int, lr: float) -> None:
+    """Full-batch Adam on the fixation log-likelihood."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = -model.batch_log_likelihood(batch).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def test_training_learns_where_fixations_are():
     torch.manual_seed(0)
     model = SaliencyModel(groups=("low",), grid=20, hidden=8, dropout=0.0)
     train, val = collate_same_size(_synthetic(16, 0)), collate_same_size(_synthetic(8, 1))
     with torch.no_grad():
         before = float(model.batch_log_likelihood(val).mean()) / math.log(2)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(60):
-        loss = -model.batch_log_likelihood(train).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit(model, train, steps=60, lr=1e-2)
     model.eval()
     with torch.no_grad():
         after = float(model.batch_log_likelihood(val).mean()) / math.log(2)
@@ -341,13 +346,7 @@ def test_per_dataset_priors_learn_each_data_sets_centre_bias():
         items.append({"features": {"maps": torch.zeros(27, 15, 20), "groups": ["low"], "size": [60, 80]},
                       "fixations": torch.stack([u, torch.rand(40, generator=g)], 1), "dataset": i % 2,
                       "dataset_name": side, "name": f"{i}.png"})
-    batch = collate_same_size(items)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
-    for _ in range(80):
-        loss = -model.batch_log_likelihood(batch).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit(model, collate_same_size(items), steps=80, lr=3e-2)
     assert model.cb_mean.shape == (2, 2)
     assert float(model.cb_mean[0, 0]) < 0.35 and float(model.cb_mean[1, 0]) > 0.65
     model.eval()
