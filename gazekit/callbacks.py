@@ -35,11 +35,17 @@ class ScanpathWriter(BasePredictionWriter):
         start_from_data: search models start from the recorded first fixation of the display (else the centre).
         native_size: rescale predictions from the DataModule's ``image_size`` back to each image's size in the
             dataset (when the DataModule exposes its dataset as ``.data``), so they compare with the raw data.
+        image_scale, saliency_beta, saliency_model, return_rate, return_sigma_deg, pixels_per_degree: the decoding
+            options of free-viewing density models (:class:`gazekit.models.base.PredictRequest`; the defaults keep
+            the samples as trained).
     """
 
     def __init__(self, out_dir: str | None = None, format: str = "csv", n_samples: int = 1, seed: int | None = 0,
                  temperature: float = 1.0, seconds: float | None = None, max_fixations: int | None = None,
-                 start_from_data: bool = True, native_size: bool = True):
+                 start_from_data: bool = True, native_size: bool = True, image_scale: float = 1.0,
+                 saliency_beta: float = 0.0, saliency_model: str | None = None,
+                 return_rate: float | list[float] | None = None, return_sigma_deg: float = 0.5,
+                 pixels_per_degree: float | None = None):
         super().__init__(write_interval="batch")
         if format not in FORMATS:
             raise InvalidInputError(f"format must be one of {FORMATS}, got {format!r}")
@@ -47,7 +53,10 @@ class ScanpathWriter(BasePredictionWriter):
             raise InvalidInputError(f"n_samples must be >= 1, got {n_samples}")
         self.out_dir, self.format, self.native_size = out_dir, format, native_size
         self.options = PredictOptions(n_samples=int(n_samples), seed=seed, temperature=float(temperature),
-                                      seconds=seconds, max_fixations=max_fixations, start_from_data=start_from_data)
+                                      seconds=seconds, max_fixations=max_fixations, start_from_data=start_from_data,
+                                      image_scale=float(image_scale), saliency_beta=float(saliency_beta),
+                                      saliency_model=saliency_model, return_rate=return_rate,
+                                      return_sigma_deg=float(return_sigma_deg), pixels_per_degree=pixels_per_degree)
         self._batches: list[Scanpaths] = []
         self.path: Path | None = None
 

@@ -35,6 +35,25 @@ def test_request_groups_freeview_batches_by_image():
     assert (req.n_samples, req.seed, req.target_text, req.target_box) == (3, 7, None, None)
 
 
+def test_request_carries_the_decoding_options():
+    """predict --config passes the decoding options (writer arguments) into every request; the defaults are the
+    request's own, so a config without them samples as before."""
+    from gazekit.callbacks import ScanpathWriter
+    from gazekit.models.base import DECODING_FIELDS, PredictRequest
+
+    images, sp = _batch()
+    plain = request_from_batch((images, sp), PredictOptions(), "freeview")
+    defaults = PredictRequest(images=images[:1], image_names=["a"])
+    assert {k: getattr(plain, k) for k in DECODING_FIELDS} == {k: getattr(defaults, k) for k in DECODING_FIELDS}
+    writer = ScanpathWriter(image_scale=1.5, saliency_beta=0.5, saliency_model="saliency-freeview",
+                            return_rate=[0.1, 0.2], return_sigma_deg=0.7, pixels_per_degree=24.0)
+    req = request_from_batch((images, sp), writer.options, "freeview")
+    assert (req.image_scale, req.saliency_beta, req.saliency_model) == (1.5, 0.5, "saliency-freeview")
+    assert (req.return_rate, req.return_sigma_deg, req.pixels_per_degree) == ([0.1, 0.2], 0.7, 24.0)
+    given = request_from_batch({"images": images[:1], "image_names": ["a"], "image_scale": 2.0}, writer.options)
+    assert given.image_scale == 2.0 and given.saliency_beta == 0.5  # a dict batch's own fields win
+
+
 def test_request_skips_images_predicted_in_earlier_batches():
     images, sp = _batch()
     seen = {"b"}

@@ -40,4 +40,30 @@ def test_leave_one_out_table_on_eyecrowd(tmp_path, capsys):
     assert row["model"] < 0 < 1.0 < min(row["history"], row["human"])
     assert math.isclose(row["share"], row["model"] / row["human"]) and row["target_met"] is False
     assert doc["results"]["eyecrowd"]["baselines_fitted_on"].startswith("3840 training scanpaths")
-    assert "held out: eyecrowd (2 images)" in capsys.readouterr().out
+    assert "eyecrowd" in capsys.readouterr().out
+
+
+def test_decoding_options_reach_the_held_out_evaluation(monkeypatch, capsys):
+    """`gazekit evaluate --leave-one-out ... --image-scale 1.5 --return-rate 0.1` evaluates with those decoding
+    options (the evaluator is replaced by a recorder; the data set by 20 named images)."""
+    from types import SimpleNamespace
+
+    import gazekit.datasets.registry as registry
+    import gazekit.evaluation.freeview as freeview
+
+    seen = []
+
+    def fake_evaluate(model, data, **kwargs):
+        seen.append(kwargs.get("decoding"))
+        row = {"metric": "spatial IG over centre bias (bits/fixation)", "model": 0.5, "history": 0.4, "human": 1.0}
+        return {"table": [row]}
+
+    monkeypatch.setattr(freeview, "evaluate_freeview", fake_evaluate)
+    monkeypatch.setattr(registry, "load_dataset",
+                        lambda name: SimpleNamespace(scanpaths=SimpleNamespace(image=[f"i{k}" for k in range(20)])))
+    assert main(["evaluate", "--leave-one-out", "eyecrowd=centre-bias", "--image-scale", "1.5",
+                 "--return-rate", "0.1"]) == 0
+    assert seen == [{"image_scale": 1.5, "return_rate": [0.1]}]
+    assert "eyecrowd" in capsys.readouterr().out
+    leave_one_dataset_out({"eyecrowd": "centre-bias"})
+    assert seen[-1] is None  # no options: the evaluator's defaults

@@ -105,6 +105,7 @@ def print_by_index(by_index: dict) -> None:
 
 def run_leave_one_out(args) -> int:
     """``gazekit evaluate --leave-one-out HELD_OUT=MODEL ...`` (see :mod:`gazekit.evaluation.lodo`)."""
+    from gazekit.cli._decoding import decoding_kwargs
     from gazekit.evaluation.lodo import leave_one_dataset_out
 
     models = {}
@@ -117,7 +118,7 @@ def run_leave_one_out(args) -> int:
                                    fractions=tuple(args.fractions), split_seed=args.split_seed, seed=args.seed,
                                    n_samples=args.n_samples, max_images=args.max_images,
                                    pair_metrics=not args.no_pair_metrics, trust=args.trust_checkpoint,
-                                   show_progress=True)
+                                   show_progress=True, decoding=decoding_kwargs(args) or None)
     rows = [{"metric": f"held out: {r['held_out']} ({r['images']} images)", "model": r["model"],
              "history": r["history"], "human": r["human"], "share of human gain": r["share"]} for r in result["rows"]]
     print(f"leave one data set out: spatial IG over the held-out set's centre bias (bits/fixation), target share "

@@ -31,14 +31,16 @@ STATIC_IG_ROW = "static map: IG over centre bias (bits/fixation)"
 def leave_one_dataset_out(models: Mapping[str, object], *, datasets: Sequence[str] = DEFAULT_DATASETS,
                           split: str = "test", fractions=(0.8, 0.1, 0.1), split_seed: int = 0, seed: int = 0,
                           n_samples: int | None = None, max_images: int | None = None, pair_metrics: bool = False,
-                          trust=None, show_progress: bool = False) -> dict:
+                          trust=None, show_progress: bool = False, decoding: dict | None = None) -> dict:
     """Evaluate each ``models[D]`` (a model or a ``--model`` spec) on held-out data set ``D`` (see module docstring).
 
     Returns ``{"format": "gazekit-leave-one-out", "rows": [...], "results": {D: evaluator result}}``; each row
     holds ``held_out``, ``trained_on``, ``model``, ``history``, ``human`` (bits/fixation over ``D``'s centre bias),
     ``share`` (model / human) and ``target_met`` (share >= 0.6), plus ``static_model`` / ``static_human`` when
     the model has a static map. ``trust``: the sha256 of a checkpoint file the caller reviewed, or a list of them
-    (one per such file), as in :func:`~gazekit.models.create_model`.
+    (one per such file), as in :func:`~gazekit.models.create_model`. ``decoding``: the decoding options of the
+    models' samples and densities (:class:`~gazekit.models.base.PredictRequest` fields), as for ``gazekit
+    evaluate``.
     """
     from gazekit.datasets.registry import load_dataset
     from gazekit.datasets.splits import split_by
@@ -62,7 +64,7 @@ def leave_one_dataset_out(models: Mapping[str, object], *, datasets: Sequence[st
         names = images_of[split][:max_images] if max_images else images_of[split]
         res = evaluate_freeview(model, data, images=names, train_images=images_of["train"], model_name="model",
                                 seed=seed, n_samples=n_samples, pair_metrics=pair_metrics, show_progress=show_progress,
-                                baselines=("centre-bias", "history"))
+                                baselines=("centre-bias", "history"), decoding=decoding)
         table = {r["metric"]: r for r in res["table"]}
         ig = table[IG_ROW]
         share = ig["model"] / ig["human"] if ig["human"] and not math.isnan(ig["human"]) else math.nan

@@ -137,7 +137,9 @@ class PredictOptions:
     n_samples: scanpaths per distinct image (or per search display). seed: RNG seed of batch 0 (batch k uses
     ``seed + k``; None: unseeded). temperature, seconds, max_fixations: as in :class:`PredictRequest`.
     start_from_data: search models start from the recorded first fixation of the display's first scanpath
-    (as ``gazekit evaluate`` does) instead of the image centre.
+    (as ``gazekit evaluate`` does) instead of the image centre. image_scale, saliency_beta, saliency_model,
+    return_rate, return_sigma_deg, pixels_per_degree: the decoding options of :class:`PredictRequest` (defaults:
+    the samples as trained).
     """
 
     n_samples: int = 1
@@ -146,6 +148,20 @@ class PredictOptions:
     seconds: float | None = None
     max_fixations: int | None = None
     start_from_data: bool = True
+    image_scale: float = 1.0
+    saliency_beta: float = 0.0
+    saliency_model: str | None = None
+    return_rate: float | list[float] | None = None
+    return_sigma_deg: float = 0.5
+    pixels_per_degree: float | None = None
+
+    def decoding(self) -> dict:
+        """The decoding options as :class:`PredictRequest` keyword arguments."""
+        return {k: getattr(self, k) for k in DECODING_FIELDS}
+
+
+DECODING_FIELDS = ("image_scale", "saliency_beta", "saliency_model", "return_rate", "return_sigma_deg",
+                   "pixels_per_degree")
 
 
 def request_from_batch(batch, options: PredictOptions, task_kind: str = "freeview", batch_idx: int = 0,
@@ -166,7 +182,7 @@ def request_from_batch(batch, options: PredictOptions, task_kind: str = "freevie
 
     seed = None if options.seed is None else int(options.seed) + int(batch_idx)
     common = {"n_samples": int(options.n_samples), "seed": seed, "temperature": float(options.temperature),
-              "seconds": options.seconds, "max_fixations": options.max_fixations}
+              "seconds": options.seconds, "max_fixations": options.max_fixations, **options.decoding()}
     if options.n_samples < 1:
         raise InvalidInputError(f"n_samples must be >= 1, got {options.n_samples}")
     if isinstance(batch, dict):
