@@ -16,7 +16,7 @@ test ``isinstance(model, ConditionalDensityModel)`` instead of probing attribute
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -25,8 +25,28 @@ from torch import Tensor
 from gazekit.scanpaths import Scanpaths
 
 
+@dataclass(kw_only=True)
+class DecodingOptions:
+    """Decoding options of free-viewing density models (TPP; :mod:`gazekit.models.tpp_decoding`; the defaults leave
+    the samples as they were), shared by :class:`PredictRequest` and :class:`PredictOptions` (keyword-only)."""
+
+    image_scale: float = 1.0
+    saliency_beta: float = 0.0
+    saliency_model: str | None = None
+    return_rate: float | list[float] | None = None
+    return_sigma_deg: float = 0.5
+    pixels_per_degree: float | None = None
+
+    def decoding(self) -> dict:
+        """The decoding options as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(DecodingOptions)}
+
+
+DECODING_FIELDS = tuple(f.name for f in fields(DecodingOptions))
+
+
 @dataclass
-class PredictRequest:
+class PredictRequest(DecodingOptions):
     """Inputs for ``predict_scanpaths``; models read the fields they need and raise on missing ones.
 
     images: ``[B, 3, H, W]`` float RGB in [0, 1].
@@ -60,12 +80,6 @@ class PredictRequest:
     seed: int | None = None
     generator: torch.Generator | None = None
     extra: dict = field(default_factory=dict)
-    image_scale: float = 1.0
-    saliency_beta: float = 0.0
-    saliency_model: str | None = None
-    return_rate: float | list[float] | None = None
-    return_sigma_deg: float = 0.5
-    pixels_per_degree: float | None = None
 
 
 @runtime_checkable
@@ -131,7 +145,7 @@ def generator_for(seed: int | None, device: torch.device | str = "cpu",
 
 # ---------------------------------------------------------------------- predicting from a DataModule
 @dataclass
-class PredictOptions:
+class PredictOptions(DecodingOptions):
     """How ``predict_step`` samples (``gazekit predict --config``; the writer callback sets them).
 
     n_samples: scanpaths per distinct image (or per search display). seed: RNG seed of batch 0 (batch k uses
@@ -148,20 +162,6 @@ class PredictOptions:
     seconds: float | None = None
     max_fixations: int | None = None
     start_from_data: bool = True
-    image_scale: float = 1.0
-    saliency_beta: float = 0.0
-    saliency_model: str | None = None
-    return_rate: float | list[float] | None = None
-    return_sigma_deg: float = 0.5
-    pixels_per_degree: float | None = None
-
-    def decoding(self) -> dict:
-        """The decoding options as :class:`PredictRequest` keyword arguments."""
-        return {k: getattr(self, k) for k in DECODING_FIELDS}
-
-
-DECODING_FIELDS = ("image_scale", "saliency_beta", "saliency_model", "return_rate", "return_sigma_deg",
-                   "pixels_per_degree")
 
 
 def request_from_batch(batch, options: PredictOptions, task_kind: str = "freeview", batch_idx: int = 0,
