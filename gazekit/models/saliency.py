@@ -2,9 +2,10 @@
 (see there for the model) plus training by fixation log-likelihood as a LightningModule.
 
 Train with :class:`gazekit.models.saliency_data.SaliencyDataModule` (``gazekit train --config
-configs/saliency_freeview.yaml``); ``python -m gazekit.models.saliency export CKPT OUT`` writes the weights-only
+configs/saliency_freeview.yaml``); ``python -m gazekit.models.export CKPT OUT`` writes the weights-only
 file the package ships. Registered models: ``saliency`` (a fresh model or a checkpoint path) and
-``saliency-freeview`` (shipped, trained on OSIE + EyeCrowd + NUS-SUN500).
+``saliency-freeview`` (shipped, trained on OSIE + EyeCrowd + NUS-SUN500; the default map model) and ``saliency-osie``
+(shipped, OSIE only).
 
 Training likelihood: each image's density is evaluated on a pixel grid twice as fine as the readout grid (so the
 loss sees the bilinear upsampling); ``ig_uniform_bits`` is the mean log-density per fixation relative to the
@@ -14,7 +15,6 @@ uniform density, in bits (independent of the image size).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -126,6 +126,14 @@ class SaliencyModel(ValTestEpochMeans, SharedStageStep, SaliencyNet, pl.Lightnin
         return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-3)
 
 
+def _shipped(name: str, tag: str, checkpoint: dict | None, kwargs: dict) -> SaliencyModel:
+    """A registered trained model: built only from its checkpoint (there is no fresh one to build)."""
+    if checkpoint is None:
+        raise InvalidInputError(f"{name} is the trained model: it needs its weights (pretrained={tag!r}); use "
+                                "'saliency' for a fresh model")
+    return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
+
+
 FORMATS = (SaliencyNet.checkpoint_format, "gazekit.models.saliency.SaliencyModel")
 
 
@@ -143,10 +151,7 @@ def saliency(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
                 default_weights="osie", formats=FORMATS, description="static saliency trained on OSIE (shipped): image -> normalised fixation log-density for gazekit predict --maps")
 def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
     """The shipped static saliency model trained on the OSIE training split (see docs/saliency.md)."""
-    if checkpoint is None:
-        raise InvalidInputError("saliency-osie is the trained model: it needs its weights (pretrained='osie'); use "
-                                "'saliency' for a fresh model")
-    return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
+    return _shipped("saliency-osie", "osie", checkpoint, kwargs)
 
 
 @register_model("saliency-freeview", predicts=("density",), inputs=("image",), weights=SHIPPED,
@@ -156,22 +161,4 @@ def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
 def saliency_freeview(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
     """The shipped static saliency model trained on the training splits of OSIE, EyeCrowd and NUS-SUN500, with a
     centre-bias prior per data set (OSIE's is used for new images; see docs/saliency.md)."""
-    if checkpoint is None:
-        raise InvalidInputError("saliency-freeview is the trained model: it needs its weights (pretrained="
-                                "'freeview'); use 'saliency' for a fresh model")
-    return SaliencyModel.from_checkpoint(checkpoint, **kwargs)
-
-
-def export(checkpoint: str, out: str) -> str:
-    """Write the weights-only file the package ships from a training checkpoint; returns its sha256."""
-    digest = SaliencyNet.from_file(checkpoint).save_checkpoint(out)
-    print(f"{out}: sha256 {digest} ({Path(out).stat().st_size / 1e3:.1f} kB)")
-    return digest
-
-
-if __name__ == "__main__":  # python -m gazekit.models.saliency export CKPT OUT
-    import sys
-
-    if len(sys.argv) != 4 or sys.argv[1] != "export":
-        sys.exit("usage: python -m gazekit.models.saliency export CHECKPOINT OUT.pt")
-    export(sys.argv[2], sys.argv[3])
+    return _shipped("saliency-freeview", "freeview", checkpoint, kwargs)

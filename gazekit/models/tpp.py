@@ -2,14 +2,13 @@
 likelihood, sampling and inference API; see that module for the model) plus training as a LightningModule.
 
 Registered models: ``tpp`` (any checkpoint or a fresh model), ``tpp-osie`` (shipped, trained on OSIE) and
-``tpp-tiny`` (tiny, random, for tests). ``python -m gazekit.models.tpp export CKPT OUT`` writes the weights-only
+``tpp-tiny`` (tiny, random, for tests). ``python -m gazekit.models.export CKPT OUT`` writes the weights-only
 file the package ships.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -156,19 +155,3 @@ def tpp_tiny(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
     if checkpoint is not None:
         return TPPGaze.from_checkpoint(checkpoint, **kwargs)
     return TPPGaze(**{**TINY, **kwargs})
-
-
-def export(checkpoint: str, out: str) -> str:
-    """Write the weights-only file the package ships from a training checkpoint; returns its sha256."""
-    model = TPPGaze.from_file(checkpoint)
-    digest = model.save_checkpoint(out)
-    print(f"{out}: sha256 {digest} ({Path(out).stat().st_size / 1e6:.2f} MB)")
-    return digest
-
-
-if __name__ == "__main__":  # python -m gazekit.models.tpp export CKPT OUT
-    import sys
-
-    if len(sys.argv) != 4 or sys.argv[1] != "export":
-        sys.exit("usage: python -m gazekit.models.tpp export CHECKPOINT OUT.pt")
-    export(sys.argv[2], sys.argv[3])

@@ -360,3 +360,24 @@ def test_per_dataset_priors_learn_each_data_sets_centre_bias():
         model.log_density(feats, prior="c")
     one = SaliencyNet(groups=("low",), grid=20)
     assert one.cb_mean.shape == (2,) and one.cb_weight.shape == ()  # a single prior keeps the shipped shapes
+
+
+def test_export_writes_the_shipping_file_of_any_family(tmp_path, capsys):
+    """`python -m gazekit.models.export CKPT OUT` reads the checkpoint's family from the file; exporting a shipped
+    file gives it back byte for byte, with its sha256 printed."""
+    import subprocess
+    import sys
+
+    from gazekit.models.export import export
+    from gazekit.models.saliency import FREEVIEW_WEIGHTS
+
+    out = tmp_path / "again.pt"
+    assert export(FREEVIEW_WEIGHTS.path, out) == FREEVIEW_WEIGHTS.sha256
+    assert out.read_bytes() == FREEVIEW_WEIGHTS.path.read_bytes()
+    assert FREEVIEW_WEIGHTS.sha256 in capsys.readouterr().out
+    cli = subprocess.run([sys.executable, "-m", "gazekit.models.export", str(FREEVIEW_WEIGHTS.path),
+                          str(tmp_path / "cli.pt")], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "cli.pt").read_bytes() == out.read_bytes()
+    bad = subprocess.run([sys.executable, "-m", "gazekit.models.export"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "usage" in bad.stderr
