@@ -9,7 +9,8 @@ For every evaluated image (e.g. the held-out test split), with the human scanpat
 * **Duration log-likelihood** (nats per fixation, log-density per ms) of the human durations under the model
   (``duration_log_likelihood``) and under the log-normal fitted to the training durations.
 * **Sampled scanpaths vs humans**: ``n_samples`` scanpaths per image (default: the number of human scanpaths of
-  the image) scored against every human scanpath of the image with MultiMatch (5 dimensions), ScanMatch and the
+  the image), each running for the data set's viewing time (:func:`sampling_seconds`; the evaluated model also gets
+  the data set's pixels per degree when known), scored against every human scanpath of the image with MultiMatch (5 dimensions), ScanMatch and the
   sequence score (clusters fitted on the evaluated human scanpaths), through
   :func:`gazekit.metrics.protocols.evaluate` (``default`` protocol). The human row is leave-one-subject-out.
 * **Baselines** ``centre-bias``, ``uniform`` (:mod:`gazekit.models.baselines`) and ``history`` (history only, no
@@ -70,11 +71,23 @@ def make_baseline(kind: str):
     return FreeviewBaseline(kind)
 
 
+def sampling_seconds(dataset, train: Scanpaths) -> float | None:
+    """How long sampled scanpaths run (s): the data set's viewing time, else the median summed fixation time of the
+    training scanpaths (a lower bound on the viewing time: samples then stop no later than a typical human
+    recording ends); None without either."""
+    if dataset.viewing_time_ms:
+        return float(dataset.viewing_time_ms) / 1000.0
+    total = torch.nan_to_num(torch.where(train.mask, train.duration, torch.zeros_like(train.duration)), nan=0.0).sum(1)
+    total = total[total > 0]
+    return float(total.median()) / 1000.0 if len(total) else None
+
+
 def _sample(model, image: torch.Tensor, name: str, n: int, seed: int, dataset_name: str,
-            decoding: dict | None = None) -> Scanpaths:
+            decoding: dict | None = None, seconds: float | None = None, ppd: float | None = None) -> Scanpaths:
+    options = {"pixels_per_degree": ppd, **(decoding or {})}  # the data set's geometry unless decoding sets it
     with torch.no_grad():
         sp = model.predict_scanpaths(PredictRequest(images=image[None], image_names=[name], n_samples=n, seed=seed,
-                                                    **(decoding or {})))
+                                                    seconds=seconds, **options))
     sp.dataset = [dataset_name] * len(sp)
     sp.task = ["freeview"] * len(sp)
     return sp
@@ -115,9 +128,11 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
     static = StaticMapScores(1.0, seed=seed) if isinstance(model, StaticDensityModel) else None
     gain = {m: [0.0, 0] for m in methods}
     decoding = {k: v for k, v in (decoding or {}).items() if v is not None}
-    ppd = float(np.nanmedian(human.ppd.numpy())) if not torch.isnan(human.ppd).all() else 24.0
+    ppd_known = not torch.isnan(human.ppd).all()
+    ppd = float(np.nanmedian(human.ppd.numpy())) if ppd_known else 24.0
     if decoding and decoding.get("return_rate") is not None and decoding.get("pixels_per_degree") is None:
         decoding = {**decoding, "pixels_per_degree": ppd}  # returns in the data set's degrees
+    seconds = sampling_seconds(dataset, train)
     acc = {m: {"ig_cb": 0.0, "ig_u": 0.0, "n": 0, "dur": 0.0, "n_dur": 0} for m in methods}
     kde = {"ll": 0.0, "cb": 0.0, "n": 0}
     by_index = {m: IndexStats() for m in [*methods, "human"]}
@@ -171,7 +186,7 @@ def evaluate_freeview(model, dataset, *, images=None, train_images=None, model_n
                     acc[m]["dur"] += float(dl[ok].sum())
                     acc[m]["n_dur"] += int(ok.sum())
                 drawn = _sample(obj, image, name, n, seed + k, human.dataset[0] if len(hum) else "",
-                                decoding if m == model_name else None)
+                                decoding if m == model_name else None, seconds, ppd if ppd_known else None)
                 by_index[m].add(drawn, w, h, ppd, human_map, cb_map)
                 samples[m].append(drawn)
                 g, gn = density_gain_bits(drawn.x[drawn.mask].numpy(), drawn.y[drawn.mask].numpy(), human_map, cb_map)

@@ -121,3 +121,18 @@ def test_loso_kde_ceiling_beats_centre_bias_on_clustered_fixations():
     cb = FreeviewBaseline("centre-bias", fit_freeview_priors(_human(30), 3000.0)).pixel_log_density(H, W)
     ll_kde, ll_cb, n = loso_kde_log_likelihood(hum, cb, 3.0)
     assert n == 32 and (ll_kde - ll_cb) / n / math.log(2) > 2.0
+
+
+def test_sampling_seconds_is_the_viewing_time_else_the_median_fixation_time():
+    from types import SimpleNamespace
+
+    from gazekit.evaluation.freeview import sampling_seconds
+
+    train = Scanpaths.from_sequences([[1.0, 2.0], [1.0], [1.0, 2.0, 3.0]], [[1.0, 2.0], [1.0], [1.0, 2.0, 3.0]],
+                                     None, [[100.0, 200.0], [1000.0], [400.0, 500.0, float("nan")]],
+                                     image=["a", "b", "c"], image_size=[10, 10])
+    assert sampling_seconds(SimpleNamespace(viewing_time_ms=3000.0), train) == 3.0
+    # totals 300, 1000 and 900 ms (the missing duration counts 0): median 900 ms
+    assert sampling_seconds(SimpleNamespace(viewing_time_ms=None), train) == pytest.approx(0.9)
+    no_durations = Scanpaths.from_sequences([[1.0]], [[1.0]], None, None, image=["a"], image_size=[10, 10])
+    assert sampling_seconds(SimpleNamespace(viewing_time_ms=None), no_durations) is None
