@@ -37,7 +37,7 @@ DESCRIPTION = (
     "that size. --model is a registered name (see 'gazekit models'), NAME:WEIGHTS, or a checkpoint file (read "
     "without running code from it; --trust-checkpoint SHA256 lifts that for the file you reviewed, named by its "
     "sha256). Works offline.")
-DEFAULT_MODEL = "tpp-osie"
+DEFAULT_MODEL = "tpp-freeview"
 DEFAULT_MAP_MODEL = "saliency-freeview"
 
 

@@ -31,6 +31,8 @@ them unchanged)::
     px_per_unit   [B] float64, canvas pixels per saccade unit (see above)
     unit_is_degree [B] bool
     horizon_ms    [B] float64
+    horizon_known [B] bool, True where ``horizon_ms`` is the data set's viewing time (or was given), False where it
+                  is only a lower bound (a model should not treat the end of those scanpaths as the horizon)
     scale         [B, 2] float64, canvas pixels per original pixel (x, y)
 """
 
@@ -53,6 +55,7 @@ from gazekit.scanpaths import Scanpaths
 
 SPLITS = ("train", "val", "test")
 DEFAULT_DATASETS = ("osie", "eyecrowd", "nus_sun500")
+KNOWN_HORIZONS = ("viewing time", "given")  # DatasetInfo.horizon_source values that are true horizons
 
 
 @dataclass
@@ -120,6 +123,7 @@ class MultiSplit(Dataset):
         return {"images": images, "image_index": torch.tensor([where[n] for n in sp.image]), "scanpaths": sp,
                 "dataset_id": did, "ppd": ppd, "px_per_unit": torch.where(known, ppd, long_side),
                 "unit_is_degree": known, "horizon_ms": torch.tensor([i.horizon_ms for i in info], dtype=torch.float64),
+                "horizon_known": torch.tensor([i.horizon_source in KNOWN_HORIZONS for i in info]),
                 "scale": self.scale[idx]}
 
 

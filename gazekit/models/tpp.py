@@ -1,14 +1,16 @@
 """TPP gaze, trainable: :class:`TPPGaze` is :class:`gazekit.models.tpp_core.TPPGazeCore` (the network, its
 likelihood, sampling and inference API; see that module for the model) plus training as a LightningModule.
 
-Registered models: ``tpp`` (any checkpoint or a fresh model), ``tpp-osie`` (shipped, trained on OSIE) and
-``tpp-tiny`` (tiny, random, for tests). ``python -m gazekit.models.export CKPT OUT`` writes the weights-only
+Registered models: ``tpp`` (any checkpoint or a fresh model), ``tpp-freeview`` (shipped, the default: trained on
+OSIE + EyeCrowd + NUS-SUN500 with the ``saliency-freeview`` map as an image term), ``tpp-osie`` (shipped, trained on
+OSIE) and ``tpp-tiny`` (tiny, random, for tests). ``python -m gazekit.models.export CKPT OUT`` writes the weights-only
 file the package ships.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -24,12 +26,15 @@ from gazekit.models.tpp_core import LN2, TPPGazeCore, check_images
 from gazekit.models.tpp_sampling import unique_rows
 from gazekit.scanpaths import Scanpaths
 
-_NOT_CORE_ARGS = ("self", "__class__", "flip_augment", "optimizer", "cosine_schedule")  # training-only
+_NOT_CORE_ARGS = ("self", "__class__", "flip_augment", "optimizer", "cosine_schedule", "static_cache",
+                  "init_weights", "freeze_backbone")  # training-only
 __all__ = ["OSIE_WEIGHTS", "TPPGaze", "TPPGazeCore", "check_images", "unique_rows"]
 
 # The shipped checkpoint (trained by us on OSIE); its sha256 is checked on every load.
 OSIE_WEIGHTS = WeightSpec("osie", "tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057",
                           fast="gazekit.models.tpp_core:load_fast")
+FREEVIEW_WEIGHTS = WeightSpec("freeview", "tpp-freeview.pt", "41160a8c24b3861fec5dead93013db223af489874fda04a3a78f93e97ab6758e", fast="gazekit.models.tpp_core:load_fast")
+SHIPPED = (OSIE_WEIGHTS, FREEVIEW_WEIGHTS)
 FORMATS = (TPPGazeCore.checkpoint_format, "gazekit.models.tpp.TPPGaze")
 
 
@@ -40,6 +45,15 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
         flip_augment: random horizontal flips in training.
         optimizer: an OptimizerCallable (LightningCLI injects it; default AdamW lr 2e-3).
         cosine_schedule: one-cycle cosine LR schedule over training.
+        static_cache: for models with ``static_map``: a file of precomputed static-map logits keyed by image name
+            (:mod:`gazekit.models.tpp_static`). Images it lacks (all of them without the file) get their maps
+            computed from the batch images (about 1 s each) the first time they are seen, and kept in memory.
+        init_weights: start from these weights (a registered TPP model such as ``"tpp-osie"``, or a checkpoint
+            path): parameters of the same name and shape are copied, priors included; new ones keep their init.
+        freeze_backbone: keep the backbone's weights and BatchNorm statistics fixed (fine-tuning the heads).
+
+    Batches from :class:`~gazekit.datasets.multi.MultiGazeDataModule` carry a horizon per scanpath
+    (``horizon_ms``); the survival term is used only where it is the data set's known viewing time.
 
     Trains with any DataModule yielding ``(images, Scanpaths)``; :meth:`on_fit_start` fits the priors on the
     DataModule's training scanpaths unless they were fitted already.
@@ -52,11 +66,35 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
                  input_width: int = 256, input_height: int = 192, feature_dim: int = 32, hidden_dim: int = 96,
                  history: str = "gru", transformer_layers: int = 2, head_dim: int = 32, n_maps: int = 8,
                  duration_components: int = 4, upsample: int = 2, bump_sigma: float = 0.05, dropout: float = 0.1,
-                 viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, flip_augment: bool = True,
-                 optimizer: OptimizerCallable | None = None, cosine_schedule: bool = True):
+                 viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, static_map: str | None = None,
+                 degrees_per_unit: float | None = None, flip_augment: bool = True,
+                 optimizer: OptimizerCallable | None = None, cosine_schedule: bool = True,
+                 static_cache: str | None = None, init_weights: str | None = None, freeze_backbone: bool = False):
         super().__init__(**{k: v for k, v in locals().items() if k not in _NOT_CORE_ARGS})
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
+        self._static_cache = None
+        if init_weights is not None:
+            self.copy_weights_from(init_weights)
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+
+    def copy_weights_from(self, source: str) -> list[str]:
+        """Copy parameters and buffers of the same name and shape from ``source`` (a registered TPP model or a
+        checkpoint path, loaded weights-only); returns the names that kept their initial values."""
+        from gazekit.models.registry import load_predictor
+
+        other = load_predictor(source).state_dict()
+        own = self.state_dict()
+        same = {k: v for k, v in other.items() if k in own and own[k].shape == v.shape}
+        self.load_state_dict(same, strict=False)
+        return sorted(set(own) - set(same))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.hparams.get("freeze_backbone"):
+            self.backbone.eval()  # fixed BatchNorm statistics too
+        return self
 
     def on_fit_start(self) -> None:
         if not bool(self.priors_fitted):
@@ -80,17 +118,47 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
         index = {n: i for i, n in enumerate(names)}
         return images, torch.tensor([index[n] for n in sp.image], device=images.device), sp
 
+    def _static(self, images: Tensor, sp: Scanpaths) -> Tensor | None:
+        """Static-map logits of the batch's distinct images (from ``static_cache`` when given)."""
+        if self.cfg.static_map is None:
+            return None
+        from gazekit.models.tpp_static import load_cache, lookup
+
+        if self._static_cache is None:
+            path = self.hparams.get("static_cache")
+            self._static_cache = load_cache(path) if path and Path(path).is_file() else {}
+        names = list(dict.fromkeys(sp.image))
+        new = [k for k, n in enumerate(names) if n not in self._static_cache]
+        if new:  # not in the cache file (or no file): computed from the batch's images, once per run
+            for k, logits in zip(new, self.static_logits(images[new])):
+                self._static_cache[names[k]] = logits.half().cpu()
+        return lookup(self._static_cache, names, images.device)
+
+    @staticmethod
+    def _horizons(batch) -> Tensor | None:
+        """Per-row horizon of a MultiGazeDataModule batch: NaN (no survival term) where it is not a known
+        viewing time."""
+        if not isinstance(batch, dict) or "horizon_ms" not in batch:
+            return None
+        known = batch.get("horizon_known")
+        h = batch["horizon_ms"]
+        return h if known is None else torch.where(known, h, torch.full_like(h, math.nan))
+
     def _step(self, batch, stage: str) -> Tensor:
         images, img, sp = self._unpack(batch)
         sp = sp.to(images.device)
         width, height = float(images.shape[-1]), float(images.shape[-2])
+        static = self._static(images, sp)
         if stage == "train" and self.hparams.flip_augment:
             flip = torch.rand(images.shape[0], device=images.device) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+            if static is not None:
+                static = torch.where(flip[:, None, None, None], static.flip(-1), static)
             x = torch.where(flip[img][:, None], width - sp.x, sp.x)
             sp = Scanpaths(**{**sp.__dict__, "x": x})
         feats, embed = self.encode_images(images)
-        out = self.scanpath_log_likelihood(feats, embed, img, sp, width, height)
+        out = self.scanpath_log_likelihood(feats, embed, img, sp, width, height, static=static,
+                                           horizon_ms=self._horizons(batch))
         mask, dmask = out["mask"], out["dur_mask"]
         n_fix = mask.sum().clamp(min=1)
         ll = out["spatial"][mask].sum() + out["duration"][dmask].sum() + out["censor"].sum()
@@ -124,19 +192,30 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
                                                     total_steps=total, pct_start=0.05, anneal_strategy="cos")
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-@register_model("tpp", predicts=("positions", "durations", "density"), inputs=("image",), weights=(OSIE_WEIGHTS,),
+@register_model("tpp", predicts=("positions", "durations", "density"), inputs=("image",), weights=SHIPPED,
                 formats=FORMATS,
                 description="temporal point-process free-viewing model (positions + durations, likelihood-trained)")
 def tpp(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
     """A fresh model from ``kwargs`` (random init, for training), or one read from a checkpoint (``pretrained=``
-    a shipped tag such as ``"osie"`` or a checkpoint path; see :func:`gazekit.models.create_model`)."""
+    a shipped tag, ``"osie"`` or ``"freeview"``, or a checkpoint path; see :func:`gazekit.models.create_model`)."""
     if checkpoint is not None:
         return TPPGaze.from_checkpoint(checkpoint, **kwargs)
     return TPPGaze(**kwargs)
 
 
+@register_model("tpp-freeview", predicts=("positions", "durations", "density"), inputs=("image",),
+                weights=SHIPPED, default_weights="freeview", formats=FORMATS,
+                description="TPP gaze trained on OSIE + EyeCrowd + NUS-SUN500 with the saliency-freeview map as "
+                            "image term (shipped, offline; the default of gazekit predict)")
+def tpp_freeview(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
+    if checkpoint is None:
+        raise InvalidInputError("tpp-freeview is the trained model: it needs its weights (pretrained='freeview'); "
+                                "use 'tpp' for a fresh model")
+    return TPPGaze.from_checkpoint(checkpoint, **kwargs)
+
+
 @register_model("tpp-osie", predicts=("positions", "durations", "density"), inputs=("image",),
-                weights=(OSIE_WEIGHTS,), default_weights="osie", formats=FORMATS,
+                weights=SHIPPED, default_weights="osie", formats=FORMATS,
                 description="TPP gaze trained on OSIE (shipped, offline)")
 def tpp_osie(checkpoint: dict | None = None, **kwargs) -> TPPGaze:
     if checkpoint is None:

@@ -6,7 +6,10 @@ A scanpath is a sequence of fixations ``(x_k, y_k, d_k)`` inside a viewing horiz
 
 * position: an exact, normalised density, piecewise constant over a grid of cells (``upsample`` x the backbone's
   stride-8 grid); the cell logits come from image features, history maps (distance to the last fixation, bumps at
-  past fixations), a FiLM-modulation by the history context, and a learned weight times a centre-bias log-prior.
+  past fixations), a FiLM-modulation by the history context, and a learned weight times a centre-bias log-prior;
+  with ``static_map``, plus the static saliency map's log-softmax over the cells times a weight set by the history
+  context (:mod:`gazekit.models.tpp_static`). Distances are in degrees of visual angle where the scanpaths' pixels
+  per degree is known and the model has ``degrees_per_unit`` (else image-normalised).
 * duration: a K-component log-normal mixture conditioned on the history context and on the image feature of the
   (stride-8) cell being fixated.
 * ``S_n``: the survival term. Fixation onsets are ``t_k = sum_{j<k} (d_j + gap)``, with ``gap`` the mean saccade
@@ -42,6 +45,7 @@ from gazekit.models.tpp_heads import (
 )
 from gazekit.models.tpp_decoding import apply_decoding, make_decoding
 from gazekit.models.tpp_sampling import check_history, check_images, sample_scanpaths, unique_rows
+from gazekit.models.tpp_static import cell_log_softmax
 from gazekit.scanpaths import Scanpaths
 
 LN2 = math.log(2.0)
@@ -63,6 +67,11 @@ class TPPGazeCore(nn.Module):
         bump_sigma: width of the history bumps, fraction of the longer image side.
         viewing_time_ms: default horizon T (None: no horizon, sampling stops at ``max_fixations``).
         max_fixations: hard cap on sampled scanpath length.
+        static_map: a registered saliency model whose image logits become an extra image term of the cell logits,
+            weighted by the history context (:mod:`gazekit.models.tpp_static`); None: the TPP's own maps only.
+        degrees_per_unit: saccade geometry in degrees of visual angle: the isotropic unit of the history terms is
+            this many degrees where pixels per degree is known (``Scanpaths.ppd``, or the request's
+            ``pixels_per_degree``), else the longer image side. None: always the longer side (as ``tpp-osie``).
         backbone_module: an already built backbone (e.g. a :class:`FrozenBackbone`) used instead of building one.
     """
 
@@ -72,8 +81,8 @@ class TPPGazeCore(nn.Module):
                  input_width: int = 256, input_height: int = 192, feature_dim: int = 32, hidden_dim: int = 96,
                  history: str = "gru", transformer_layers: int = 2, head_dim: int = 32, n_maps: int = 8,
                  duration_components: int = 4, upsample: int = 2, bump_sigma: float = 0.05, dropout: float = 0.1,
-                 viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, *,
-                 backbone_module: nn.Module | None = None):
+                 viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, static_map: str | None = None,
+                 degrees_per_unit: float | None = None, *, backbone_module: nn.Module | None = None):
         super().__init__()
         self.cfg = SimpleNamespace(**{k: v for k, v in locals().items()
                                       if k not in ("self", "__class__", "backbone_module")})
@@ -90,6 +99,11 @@ class TPPGazeCore(nn.Module):
         self.spatial = SpatialHead(feature_dim, hidden_dim, head_dim, n_maps, dropout)
         self.duration = DurationHead(hidden_dim, feature_dim, duration_components, dropout=dropout)
         self.cb_weight = nn.Parameter(torch.tensor(1.0))
+        if static_map is not None:  # context -> weight of the static map's log-softmax over the cells
+            self.static_gain = nn.Linear(hidden_dim, 1)
+            with torch.no_grad():
+                self.static_gain.weight.zero_()
+                self.static_gain.bias.fill_(0.5)
         # Priors fitted on the training data (fit_priors); saved with the weights.
         self.register_buffer("cb_mean", torch.tensor([0.5, 0.5]))
         self.register_buffer("cb_cov", torch.tensor([[0.04, 0.0], [0.0, 0.04]]))
@@ -137,6 +151,25 @@ class TPPGazeCore(nn.Module):
         embed = torch.tanh(self.embed(torch.cat([feats.mean((2, 3)), levels[-1].mean((2, 3))], 1)))
         return feats, embed
 
+    def static_logits(self, images: Tensor) -> Tensor | None:
+        """``[N, 1, gh, gw]`` image logits of the static map of ``images`` (None without ``static_map``)."""
+        if self.cfg.static_map is None:
+            return None
+        from gazekit.models.tpp_decoding import saliency_model
+        from gazekit.models.tpp_static import image_logits
+
+        return image_logits(saliency_model(self.cfg.static_map), images)
+
+    def unit_px(self, ppd: Tensor | float | None, width: float, height: float, device=None) -> Tensor:
+        """Pixels per isotropic unit, per row of ``ppd`` (pixels per degree, NaN/None where unknown): the longer
+        image side, or ``degrees_per_unit`` degrees where ``ppd`` is known and the model uses degrees."""
+        side = float(max(width, height))
+        ppd = torch.as_tensor(math.nan if ppd is None else ppd, dtype=torch.float32, device=device).reshape(-1)
+        deg = self.cfg.degrees_per_unit
+        if not deg:
+            return torch.full_like(ppd, side)
+        return torch.where(torch.isfinite(ppd) & (ppd > 0), ppd * float(deg), torch.full_like(ppd, side))
+
     # ------------------------------------------------------------------ grids and priors on grids
     def grids(self, feats: Tensor, width: float, height: float) -> dict:
         """Cell geometry for images of ``width x height`` px whose features are ``feats [N, C, h, w]``."""
@@ -168,10 +201,10 @@ class TPPGazeCore(nn.Module):
 
     # ------------------------------------------------------------------ history
     def fixation_tokens(self, feats: Tensor, img: Tensor, x: Tensor, y: Tensor, d: Tensor, g: dict,
-                        offset: Tensor | None = None) -> dict:
+                        offset: Tensor | None = None, unit: Tensor | None = None) -> dict:
         """Per-fixation inputs. ``x, y, d: [B, L]`` float (px, ms; padding anything finite; NaN durations are
         imputed with the median duration), ``img [B]`` index into ``feats``; ``offset [B]``: onset (ms) of the
-        first fixation given (0 when None)."""
+        first fixation given (0 when None); ``unit [B]``: pixels per isotropic unit (default the longer side)."""
         loc, scale = float(self.logd_loc), float(self.logd_scale)
         d_known = torch.isfinite(d) & (d > 0)
         d_filled = torch.where(d_known, d, torch.full_like(d, math.exp(loc)))
@@ -185,19 +218,27 @@ class TPPGazeCore(nn.Module):
         local = sample_features(feats[img], uv)
         z = (log_d - loc) / scale
         token = self.token(torch.cat([uv, z[..., None], ((onset + step) / horizon)[..., None], local], -1))
-        side = max(g["width"], g["height"])
+        side = max(g["width"], g["height"]) if unit is None else unit[:, None, None].to(x.dtype)
         return {"uv": uv, "iso": torch.stack([x, y], -1) / side, "log_d": log_d, "d_known": d_known,
                 "onset": onset, "end": onset + step, "token": token}
 
-    def spatial_logprob(self, image_maps: Tensor, history: dict, context: Tensor, g: dict) -> Tensor:
-        """Image maps ``[B, n_maps, P]``, history terms (see :func:`history_logits`), contexts ``[B, K, D]`` ->
-        log-probabilities over the fine cells ``[B, K, G]``."""
+    def spatial_logprob(self, image_maps: Tensor, history: dict, context: Tensor, g: dict,
+                        static: Tensor | None = None, grid_iso: Tensor | None = None) -> Tensor:
+        """Image maps ``[B, n_maps, P]``, history terms (see :func:`history_logits`), contexts ``[B, K, D]``, the
+        static map's log-softmax over the fine cells ``static [B, G]`` (models with ``static_map``) and the cell
+        centres in isotropic units ``grid_iso`` (default ``g["base_iso"]``) -> log-probabilities ``[B, K, G]``."""
         b, k = context.shape[:2]
-        logits = self.spatial(image_maps, {"grid_iso": g["base_iso"], **history}, context).view(b * k, 1, g["h"], g["w"])
+        grid_iso = g["base_iso"] if grid_iso is None else grid_iso
+        logits = self.spatial(image_maps, {"grid_iso": grid_iso, **history}, context).view(b * k, 1, g["h"], g["w"])
         up = self.cfg.upsample
         if up > 1:
             logits = F.interpolate(logits, scale_factor=up, mode="bilinear", align_corners=False)
-        return F.log_softmax(logits.flatten(1) + self.cb_weight * g["cb_logprior"], -1).view(b, k, -1)
+        logits = logits.view(b, k, -1) + self.cb_weight * g["cb_logprior"]
+        if static is not None:
+            logits = logits + self.static_gain(context) * static[:, None].to(logits.dtype)
+        elif self.cfg.static_map is not None:
+            raise InvalidInputError("this TPP model has a static-map image term: pass the static map")
+        return F.log_softmax(logits, -1)
 
     def fine_cell(self, x: Tensor, y: Tensor, g: dict) -> tuple[Tensor, Tensor]:
         """Fine-cell and base-cell index of pixel positions."""
@@ -216,12 +257,16 @@ class TPPGazeCore(nn.Module):
 
     # ------------------------------------------------------------------ likelihood
     def scanpath_log_likelihood(self, feats: Tensor, embed: Tensor, img: Tensor, sp: Scanpaths,
-                                width: float, height: float, horizon: bool = True, image_scale: float = 1.0) -> dict:
+                                width: float, height: float, horizon: bool = True, image_scale: float = 1.0,
+                                static: Tensor | None = None, horizon_ms: Tensor | None = None) -> dict:
         """Per-fixation log-likelihood terms of scanpaths ``sp`` (row ``b`` viewed image ``img[b]``).
 
         Returns ``spatial [B, L]`` (log density per px^2), ``duration [B, L]`` (log density per ms),
         ``censor [B]`` (log survival term), ``cb [B, L]`` (centre-bias log density per px^2), masks ``mask`` and
-        ``dur_mask``. ``image_scale`` multiplies the image term of the cell logits (decoding only; 1 as trained).
+        ``dur_mask``. ``image_scale`` multiplies the image terms of the cell logits (decoding only; 1 as trained).
+        ``static``: ``[N, 1, h, w]`` static-map logits of each image (:meth:`static_logits`; models with
+        ``static_map``). ``horizon_ms``: ``[B]`` viewing horizon per row (NaN: unknown, no survival term; default
+        ``viewing_time_ms``). Saccade geometry uses ``sp.ppd`` (see :meth:`unit_px`).
         """
         g = self.grids(feats, width, height)
         dt = feats.dtype
@@ -230,21 +275,29 @@ class TPPGazeCore(nn.Module):
         b, length = x.shape
         x, y = torch.where(mask, x, 0), torch.where(mask, y, 0)
         d = torch.where(mask, d, torch.full_like(d, math.nan))
-        tok = self.fixation_tokens(feats, img, x, y, d, g)
+        unit = self.unit_px(sp.ppd, width, height, x.device)
+        if unit.numel() == 1:
+            unit = unit.expand(b)
+        grid_iso = g["base_iso"][None] * (max(width, height) / unit)[:, None, None].to(dt)  # [B, P, 2]
+        tok = self.fixation_tokens(feats, img, x, y, d, g, unit=unit)
         start = embed[img]
         context = self.history(start, tok["token"])  # [B, L+1, D]
         # Step k is conditioned on fixations j < k: the last one is k - 1, the bumps are summed up to k - 1.
         first = torch.zeros(b, 1, dtype=torch.bool, device=x.device)
         has_last = torch.cat([first, mask], 1)
         last_iso = torch.cat([tok["iso"][:, :1] * 0, tok["iso"]], 1)
-        bumps = fixation_bumps(g["base_iso"], tok["iso"], mask, self.cfg.bump_sigma)
+        bumps = fixation_bumps(grid_iso, tok["iso"], mask, self.cfg.bump_sigma)
         zero = bumps[:, :1] * 0
         history = {"last_iso": last_iso, "has_last": has_last, "bump_last": torch.cat([zero, bumps], 1),
                    "bumps_before": torch.cat([zero, torch.cumsum(bumps, 1)], 1)}
         image_maps = self.spatial.image_maps(feats)[img]
+        fine_static = None
+        if static is not None:
+            fine_static = cell_log_softmax(static, g["gh"], g["gw"])[img]
         if image_scale != 1.0:
             image_maps = image_maps * image_scale
-        logp = self.spatial_logprob(image_maps, history, context, g)
+            fine_static = None if fine_static is None else fine_static * image_scale
+        logp = self.spatial_logprob(image_maps, history, context, g, fine_static, grid_iso)
         fine, base = self.fine_cell(x, y, g)
         spatial = torch.gather(logp[:, :length], 2, fine[..., None])[..., 0] - g["log_cell_area"]
         cb = g["cb_logprior"][fine] - g["log_cell_area"]
@@ -254,13 +307,17 @@ class TPPGazeCore(nn.Module):
         duration = lognormal_mixture_logpdf(tok["log_d"], *params, loc, scale)
         dur_mask = mask & tok["d_known"]
         censor = torch.zeros(b, dtype=dt, device=x.device)
-        t_max = self.cfg.viewing_time_ms
-        if horizon and t_max:
+        t_max = None
+        if horizon_ms is not None:
+            t_max = horizon_ms.to(device=x.device, dtype=dt)
+        elif self.cfg.viewing_time_ms:
+            t_max = torch.full((b,), float(self.cfg.viewing_time_ms), dtype=dt, device=x.device)
+        if horizon and t_max is not None:
             all_known = (tok["d_known"] | ~mask).all(1)
             last_end = torch.gather(tok["end"], 1, (lengths - 1).clamp(min=0)[:, None])[:, 0]
             t_n = torch.where(lengths > 0, last_end, torch.zeros_like(last_end))
             remaining = t_max - t_n
-            use = all_known & (remaining > 0)
+            use = all_known & (remaining > 0)  # False where the horizon is NaN
             if use.any():
                 rows = use.nonzero()[:, 0]
                 up = self.cfg.upsample
@@ -269,7 +326,8 @@ class TPPGazeCore(nn.Module):
                                              -1)
                 n_base = g["h"] * g["w"]
                 ctx = context[rows, lengths[rows]][:, None]  # broadcast over the cells
-                par = self.duration(ctx, (t_n[rows] / t_max)[:, None], local_all[rows])
+                par = self.duration(ctx, (t_n[rows] / float(self.cfg.viewing_time_ms or 3000.0))[:, None],
+                                    local_all[rows])  # the elapsed-time feature, scaled as in duration_params
                 log_r = remaining[rows].log()[:, None].expand(-1, n_base)
                 logsf = lognormal_mixture_logsf(log_r, *par, loc, scale)
                 censor = censor.index_put((rows,), torch.logsumexp(log_p_base + logsf, -1))
@@ -286,7 +344,7 @@ class TPPGazeCore(nn.Module):
             feats, embed = self.encode_images(uniq)
             return self.scanpath_log_likelihood(feats, embed, img, history.to(images.device),
                                                 float(images.shape[-1]), float(images.shape[-2]), horizon=False,
-                                                image_scale=image_scale)
+                                                image_scale=image_scale, static=self.static_logits(uniq))
         finally:
             self.train(was_training)
 

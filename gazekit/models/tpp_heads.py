@@ -7,7 +7,8 @@
   mixture over the next fixation's duration.
 
 Coordinates here are normalised: ``u = x / W * 2 - 1``, ``v = y / H * 2 - 1`` (both in [-1, 1]); distances use
-``(x, y) / max(W, H)`` so that they are isotropic in pixels.
+isotropic units ``(x, y) / unit_px`` (the longer image side, or a fixed number of degrees of visual angle: see
+:meth:`gazekit.models.tpp_core.TPPGazeCore.unit_px`).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def history_logits(coef: Tensor, grid_iso: Tensor, last_iso: Tensor, has_last: T
             fixation; the last fixation's own coordinate is constant over cells and cancels in the softmax),
             distance to the last fixation, log(distance + 0.02), the bump at the last fixation, the sum of bumps
             at all previous fixations.
-        grid_iso: ``[P, 2]`` cell centres (isotropic units, px / max(W, H)).
+        grid_iso: ``[P, 2]`` cell centres in isotropic units (see the model's ``unit_px``), or ``[B, P, 2]`` when
+            the unit differs between rows.
         last_iso: ``[B, K, 2]`` previous fixation of each step (anything where ``has_last`` is False).
         has_last: ``[B, K]`` bool.
         bump_last: ``[B, K, P]`` Gaussian bump at the previous fixation (0 where none).
@@ -113,7 +115,9 @@ def history_logits(coef: Tensor, grid_iso: Tensor, last_iso: Tensor, has_last: T
         ``[B, K, P]`` logits (0 contribution from the last-fixation terms where there is none).
     """
     c = coef.unsqueeze(-1)  # [B, K, M, 1]
-    gx, gy = grid_iso[:, 0], grid_iso[:, 1]
+    gx, gy = grid_iso[..., 0], grid_iso[..., 1]
+    if grid_iso.dim() == 3:  # one grid per row: broadcast over the K steps
+        gx, gy = gx[:, None], gy[:, None]
     dist = ((gx - last_iso[..., :1]) ** 2 + (gy - last_iso[..., 1:]) ** 2).sqrt()
     last = c[:, :, 0] * gx + c[:, :, 1] * gy + c[:, :, 2] * dist + c[:, :, 3] * torch.log(dist + 0.02) \
         + c[:, :, 4] * bump_last
@@ -121,8 +125,10 @@ def history_logits(coef: Tensor, grid_iso: Tensor, last_iso: Tensor, has_last: T
 
 
 def fixation_bumps(grid_iso: Tensor, fix_iso: Tensor, valid: Tensor, bump_sigma: float) -> Tensor:
-    """``[B, L, P]`` Gaussian bump of each fixation ``fix_iso [B, L, 2]`` over the grid (0 where not ``valid``)."""
-    d2 = ((grid_iso[None, None] - fix_iso[:, :, None]) ** 2).sum(-1)
+    """``[B, L, P]`` Gaussian bump of each fixation ``fix_iso [B, L, 2]`` over the grid ``[P, 2]`` (or one grid per
+    row, ``[B, P, 2]``); 0 where not ``valid``."""
+    grid = grid_iso[None, None] if grid_iso.dim() == 2 else grid_iso[:, None]
+    d2 = ((grid - fix_iso[:, :, None]) ** 2).sum(-1)
     return torch.exp(-d2 / (2 * bump_sigma ** 2)) * valid[..., None].to(grid_iso.dtype)
 
 

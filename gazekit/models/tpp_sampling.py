@@ -22,6 +22,7 @@ from gazekit.models.base import PredictRequest, generator_for
 from gazekit.models.tpp_decoding import CellPixels, cell_log_mean, decoding_from, pixel_cells, return_positions, \
     saliency_bonus
 from gazekit.models.tpp_heads import fixation_bumps
+from gazekit.models.tpp_static import cell_log_softmax
 from gazekit.scanpaths import Scanpaths
 
 
@@ -99,8 +100,11 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
     b = n_img * req.n_samples
     img = torch.arange(n_img, device=dev).repeat_interleave(req.n_samples)
     image_maps = model.spatial.image_maps(feats)[img]
+    static = model.static_logits(images)
+    fine_static = None if static is None else cell_log_softmax(static, g["gh"], g["gw"])[img]
     if dec.image_scale != 1.0:
         image_maps = image_maps * dec.image_scale  # the image term of the logits is linear in the maps
+        fine_static = None if fine_static is None else fine_static * dec.image_scale
     bonus = None
     if dec.saliency_beta != 0.0:
         bonus = saliency_bonus(model, images, dec)  # [N, H, W] beta * log(s / cb) per pixel
@@ -119,12 +123,13 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
     lengths = torch.zeros(b, dtype=torch.long, device=dev)
     alive = torch.ones(b, dtype=torch.bool, device=dev)
     onset = torch.zeros(b, device=dev)
-    side = max(width, height)
+    unit = model.unit_px(req.pixels_per_degree, width, height, dev)  # [1] px per isotropic unit
+    grid_iso = g["base_iso"] * (max(width, height) / float(unit[0]))
     temp = float(req.temperature)
     for k in range(max_fix):
         history = {"last_iso": last_iso[:, None], "has_last": (lengths > 0)[:, None], "bump_last": bump_last[:, None],
                    "bumps_before": bumps[:, None]}
-        logp = model.spatial_logprob(image_maps, history, ctx[:, None], g)[:, 0]
+        logp = model.spatial_logprob(image_maps, history, ctx[:, None], g, fine_static, grid_iso)[:, 0]
         if bonus is not None:
             logp = logp + cell_bonus.to(logp.dtype)
         if temp == 0:
@@ -165,15 +170,16 @@ def sample_scanpaths(model, req: PredictRequest) -> Scanpaths:
             record = alive
         rows = record.nonzero()[:, 0]
         xs[rows, k], ys[rows, k], ds[rows, k], ts[rows, k] = x[rows], y[rows], d[rows], onset[rows]
-        new_iso = torch.stack([x[rows], y[rows]], -1) / side
+        new_iso = torch.stack([x[rows], y[rows]], -1) / unit
         last_iso[rows] = new_iso
-        bump_last[rows] = fixation_bumps(g["base_iso"], new_iso[:, None], torch.ones(len(rows), 1, dtype=torch.bool,
+        bump_last[rows] = fixation_bumps(grid_iso, new_iso[:, None], torch.ones(len(rows), 1, dtype=torch.bool,
                                                                                     device=dev), hp.bump_sigma)[:, 0]
         bumps[rows] += bump_last[rows]
         lengths = lengths + record.long()
         if not alive.any():
             break
-        tok = model.fixation_tokens(feats, img, x[:, None], y[:, None], d[:, None], g, offset=onset)
+        tok = model.fixation_tokens(feats, img, x[:, None], y[:, None], d[:, None], g, offset=onset,
+                                    unit=unit.expand(b))
         ctx, state = model.history.step(state, start, tok["token"][:, 0])
         onset = torch.where(alive, onset + d + gap, onset)  # finished rows stay put (and finite)
     if was_training:

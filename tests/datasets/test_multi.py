@@ -94,11 +94,11 @@ def test_multi_module_batches_geometry_priors_and_horizons(tmp_path):
                 if name == "alpha":  # 800x600 -> 320x240: 24 px/deg becomes 9.6, unit = degree
                     assert (h, w) == (240, 320) and batch["ppd"][i] == pytest.approx(9.6)
                     assert batch["px_per_unit"][i] == pytest.approx(9.6) and bool(batch["unit_is_degree"][i])
-                    assert batch["horizon_ms"][i] == 3000.0
+                    assert batch["horizon_ms"][i] == 3000.0 and bool(batch["horizon_known"][i])
                 else:  # unknown geometry: unit = the canvas's longer side; aspect kept (3:2 or 3:4)
                     assert math.isnan(batch["ppd"][i]) and not bool(batch["unit_is_degree"][i])
                     assert batch["px_per_unit"][i] == max(h, w) and (w / h in (1.5, 0.75))
-                    assert batch["horizon_ms"][i] == 1500.0
+                    assert batch["horizon_ms"][i] == 1500.0 and not bool(batch["horizon_known"][i])  # a lower bound
     assert len(seen) == len(a) + len(b)
     # positions scale with the canvas: x / width is unchanged
     first = dm.split("train").scanpaths

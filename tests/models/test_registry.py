@@ -30,7 +30,8 @@ def test_catalog_file_is_the_registry():
                                       "python -c 'from gazekit.models.registry import write_catalog; write_catalog()'")
     rows = {r["name"]: r for r in catalog()}
     assert sorted(rows) == list_models()
-    assert rows["tpp-osie"]["weights"] == ("osie",) and rows["tpp-osie"]["module"] == "gazekit.models.tpp"
+    assert rows["tpp-osie"]["weights"] == ("osie", "freeview") and rows["tpp-osie"]["module"] == "gazekit.models.tpp"
+    assert rows["tpp-freeview"]["weights"] == ("osie", "freeview")
     assert [r["name"] for r in catalog("oat*")] == ["oat", "oat-objarray", "oat-tiny"]
 
 
@@ -47,8 +48,9 @@ def test_listing_imports_no_model_module_and_no_torch():
 def test_shipped_weights_are_sha256_checked_and_load_bit_identically():
     specs = {s.file: s for s in all_weight_specs()}
     assert sorted(specs) == ["baselines-osie.json", "oat-objarray-670ca831.pt", "saliency-freeview.pt",
-                             "saliency-osie.pt", "tpp-osie.pt"]
-    for name, file in (("tpp-osie", "tpp-osie.pt"), ("oat-objarray", "oat-objarray-670ca831.pt"),
+                             "saliency-osie.pt", "tpp-freeview.pt", "tpp-osie.pt"]
+    for name, file in (("tpp-osie", "tpp-osie.pt"), ("tpp-freeview", "tpp-freeview.pt"),
+                       ("oat-objarray", "oat-objarray-670ca831.pt"),
                        ("saliency-osie", "saliency-osie.pt"), ("saliency-freeview", "saliency-freeview.pt")):
         raw = torch.load(specs[file].path, map_location="cpu", weights_only=True)["state_dict"]
         for model in (create_model(name), load_predictor(name)):
