@@ -79,6 +79,17 @@ def main(argv=None) -> None:
     names = sorted(val if args.split == "val" else test)[: args.max_images]
     cb = FreeviewBaseline("centre-bias").fit(sp[[i for i, n in enumerate(sp.image) if n in set(train)]])
     model = load_predictor(args.model)
+    static_maps: dict = {}  # a model with a static-map image term: computed once per image, shared by the settings
+    if getattr(model.cfg, "static_map", None):
+        compute = model.static_logits
+
+        def cached(images):
+            key = (images.data_ptr(), tuple(images.shape))
+            if key not in static_maps:
+                static_maps[key] = compute(images)
+            return static_maps[key]
+
+        model.static_logits = cached
     name = tpp_decoding.DEFAULT_SALIENCY_MODEL
     tpp_decoding._SALIENCY[name] = CachedMaps(tpp_decoding.saliency_model(name))
     settings = [parse_setting(s) for s in args.settings]
@@ -86,6 +97,7 @@ def main(argv=None) -> None:
     acc = {lab: {"gain": 0.0, "n": 0, "ig": 0.0, "n_ig": 0, "idx": IndexStats(), "samples": []} for lab, _ in settings}
     human_all = []
     for k, img_name in enumerate(names):
+        static_maps.clear()
         image = load_image(data.images[img_name])
         h, w = image.shape[-2:]
         hum = sp[[i for i, v in enumerate(sp.image) if v == img_name]].validate("drop")[0]

@@ -1,5 +1,5 @@
 """Decoding options shared by ``gazekit predict`` and ``gazekit evaluate`` (free-viewing density models such as
-``tpp-osie``; :mod:`gazekit.models.tpp_decoding`). Every default keeps the model's samples as they were."""
+``tpp-freeview``; :mod:`gazekit.models.tpp_decoding`). Every default keeps the model's samples as they were."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ def add_decoding_options(p) -> None:
     ``--pixels-per-degree``."""
     g = p.add_argument_group("decoding (free-viewing TPP models; docs/saliency.md)")
     g.add_argument("--image-scale", type=float, default=None, metavar="A",
-                   help="multiply the image term of the model's cell logits by A (sharpens the image evidence "
-                        "only, not the saccade and history terms; default 1: as trained)")
+                   help="multiply the image terms of the model's cell logits by A (its own image maps and its "
+                        "static map, if any: sharpens the image evidence only, not the saccade and history terms; "
+                        "default 1: as trained)")
     g.add_argument("--saliency-beta", type=float, default=None, metavar="B",
                    help="weigh each step's density by (s / cb) ** B, s the static map of --saliency-model and cb "
                         "the centre bias (default 0: off)")
@@ -25,8 +26,9 @@ def add_decoding_options(p) -> None:
     g.add_argument("--return-sigma", type=float, default=None, metavar="DEG",
                    help="spread of a return around the earlier fixation, degrees per axis (default 0.5)")
     g.add_argument("--pixels-per-degree", type=float, default=None, metavar="PPD",
-                   help="pixels per degree of the images (default: the data set's for evaluate, else the longer "
-                        "side spans 33.3 degrees, as OSIE)")
+                   help="pixels per degree of the images, for returns and for the saccade geometry of models in "
+                        "degrees such as tpp-freeview (default: the data set's for evaluate, else the longer side "
+                        "spans 33.3 degrees, as OSIE)")
 
 
 def decoding_kwargs(args, scale: float = 1.0) -> dict:
