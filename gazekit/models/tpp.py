@@ -33,7 +33,9 @@ __all__ = ["OSIE_WEIGHTS", "TPPGaze", "TPPGazeCore", "check_images", "unique_row
 # The shipped checkpoint (trained by us on OSIE); its sha256 is checked on every load.
 OSIE_WEIGHTS = WeightSpec("osie", "tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057",
                           fast="gazekit.models.tpp_core:load_fast")
-FREEVIEW_WEIGHTS = WeightSpec("freeview", "tpp-freeview.pt", "41160a8c24b3861fec5dead93013db223af489874fda04a3a78f93e97ab6758e", fast="gazekit.models.tpp_core:load_fast")
+FREEVIEW_WEIGHTS = WeightSpec("freeview", "tpp-freeview.pt",
+                              "41160a8c24b3861fec5dead93013db223af489874fda04a3a78f93e97ab6758e",
+                              fast="gazekit.models.tpp_core:load_fast")
 SHIPPED = (OSIE_WEIGHTS, FREEVIEW_WEIGHTS)
 FORMATS = (TPPGazeCore.checkpoint_format, "gazekit.models.tpp.TPPGaze")
 
@@ -126,7 +128,7 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
 
         if self._static_cache is None:
             path = self.hparams.get("static_cache")
-            self._static_cache = load_cache(path) if path and Path(path).is_file() else {}
+            self._static_cache = load_cache(path, self.cfg.static_map) if path and Path(path).is_file() else {}
         names = list(dict.fromkeys(sp.image))
         new = [k for k, n in enumerate(names) if n not in self._static_cache]
         if new:  # not in the cache file (or no file): computed from the batch's images, once per run

@@ -47,12 +47,16 @@ def cell_log_softmax(logits: Tensor, gh: int, gw: int) -> Tensor:
     return F.log_softmax(cells.flatten(1), -1)
 
 
-def load_cache(path: str | Path) -> dict[str, Tensor]:
-    """A cache written by :func:`build_cache` (read weights-only): image key -> ``[1, gh, gw]`` float16 logits."""
+def load_cache(path: str | Path, model: str | None = None) -> dict[str, Tensor]:
+    """A cache written by :func:`build_cache` (read weights-only): image key -> ``[1, gh, gw]`` float16 logits.
+    ``model``: the saliency model the maps must come from (a cache of another model's maps is refused)."""
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InvalidInputError(f"{str(path)!r} is not a static-logit cache (format {FORMAT!r}); build one with "
                                 "python -m gazekit.models.tpp_static")
+    if model is not None and state.get("model") != model:
+        raise InvalidInputError(f"static-logit cache {str(path)!r} holds the maps of {state.get('model')!r}, not "
+                                f"of {model!r}; rebuild it with python -m gazekit.models.tpp_static --model {model}")
     return state["logits"]
 
 

@@ -137,8 +137,11 @@ def test_load_cache_refuses_other_files(tmp_path):
     torch.save({"format": "something-else"}, path)
     with pytest.raises(InvalidInputError, match="static-logit cache"):
         load_cache(path)
-    torch.save({"format": FORMAT, "logits": {"a": torch.zeros(1, 2, 2)}}, path)
+    torch.save({"format": FORMAT, "model": "saliency-freeview", "logits": {"a": torch.zeros(1, 2, 2)}}, path)
     assert set(load_cache(path)) == {"a"}
+    assert set(load_cache(path, "saliency-freeview")) == {"a"}
+    with pytest.raises(InvalidInputError, match="not of 'saliency-osie'"):
+        load_cache(path, "saliency-osie")
 
 
 def test_training_step_fills_the_static_cache_once(monkeypatch, tmp_path):
