@@ -8,6 +8,10 @@ pip install -q -e ".[test,docs]"
 # --no-deps: gazekit runs the .onnx file with onnxruntime itself, and the wheel's own requirements would pull in
 # opencv-python (not headless) next to opencv-python-headless.
 pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+# The MTCNN face detector of the saliency model ('mtcnn' features) ships its trained weights inside this wheel
+# (facenet_pytorch/data/{p,r,o}net.pt, MIT); --no-deps: its requirements pin torch<2.3 and Pillow<10.3, while the
+# detector itself runs on any torch gazekit supports.
+pip install -q --no-deps facenet-pytorch==2.6.0
 # Test-only oracles with awkward packaging: pysaliency needs setuptools<81 (pkg_resources) to build;
 # gazeparser (GPL, ScanMatch oracle) is installed without its wxPython dependency and only imported by tests.
 pip install -q "setuptools<81" Cython

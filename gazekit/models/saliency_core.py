@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gazekit.errors import InvalidInputError
-from gazekit.models.saliency_features import GROUPS, N_FACES, N_LOW, N_TEXT, extract, grid_shape
+from gazekit.models.saliency_features import GROUPS, N_FACES, N_LOW, N_MTCNN, N_TEXT, extract, grid_shape
 
 LN2 = math.log(2.0)
-MAP_CHANNELS = {"low": N_LOW, "faces": N_FACES, "text": N_TEXT}
+MAP_CHANNELS = {"low": N_LOW, "faces": N_FACES, "mtcnn": N_MTCNN, "text": N_TEXT}
 DEEP_CHANNELS = (64, 128, 256)  # the tpp-osie backbone (LCNet-0.5) levels at strides 8, 16, 32
 FORMAT = "gazekit-saliency"
 
@@ -49,7 +49,7 @@ class SaliencyNet(nn.Module):
     """The static saliency network (see module docstring).
 
     Args:
-        groups: feature groups used, from ``("low", "faces", "text", "deep")``.
+        groups: feature groups used, from ``("low", "faces", "mtcnn", "text", "deep")``.
         backbone_side: longer side (px) of the image given to the backbone (256: as tpp-osie was trained; 384).
         grid: readout cells on the longer side (80: 10 px cells on an 800 x 600 image).
         hidden: readout width. dropout: channel dropout in the readout (training only).

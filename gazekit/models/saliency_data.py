@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from gazekit.datasets.splits import SplitLoaders
 from gazekit.errors import InvalidInputError
 from gazekit.models.saliency_core import MAP_CHANNELS
-from gazekit.models.saliency_features import GROUPS, extract
+from gazekit.models.saliency_features import GROUPS, extract, grid_shape
 
 CACHE_GRID = 80  # grid cells on the longer side of the cached maps (10 px on an 800 x 600 image)
 BACKBONE_SIDES = (256, 384)
@@ -38,7 +38,8 @@ def cache_path(cache_dir: Path, dataset: str, image: str) -> Path:
 def build_cache(dataset: str, cache_dir: Path, images: dict[str, Path] | None = None, limit: int | None = None,
                 groups: tuple[str, ...] = GROUPS, reverse: bool = False) -> int:
     """Compute and store the features of every image of ``dataset`` (``images``: name -> path, default the
-    registered dataset's image files). Returns the number of images computed (existing files are kept)."""
+    registered dataset's image files). Returns the number of images computed. An existing file is kept, or gains
+    the requested groups it lacks."""
     from gazekit._atomic import atomic_path
     from gazekit.images import load_image
     from gazekit.models.saliency_core import SaliencyNet
@@ -52,14 +53,29 @@ def build_cache(dataset: str, cache_dir: Path, images: dict[str, Path] | None = 
     t0 = time.time()
     for k, (name, path) in enumerate(sorted(images.items(), reverse=reverse)[:limit]):
         out = cache_path(cache_dir, dataset, name)
-        if out.is_file():
+        item = torch.load(str(out), map_location="cpu", weights_only=True) if out.is_file() else None
+        missing = [g for g in GROUPS if g in groups and g != "deep" and (item is None or g not in item["groups"])]
+        need_deep = backbone is not None and (item is None or f"deep{BACKBONE_SIDES[0]}" not in item)
+        if item is not None and not missing and not need_deep:
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
         image = load_image(path)
-        feats = extract(image, tuple(g for g in groups if g != "deep"), CACHE_GRID)
-        item = {"maps": feats["maps"].half(), "size": list(image.shape[-2:]),
-                "groups": [g for g in GROUPS if g in groups and g != "deep"]}
-        if backbone is not None:
+        if item is None:
+            item = {"maps": torch.zeros(0, *grid_shape(*image.shape[-2:], CACHE_GRID), dtype=torch.float16),
+                    "size": list(image.shape[-2:]), "groups": []}
+        if missing:  # merged into the file's maps in GROUPS order (a cache can gain a group later)
+            new = extract(image, tuple(missing), CACHE_GRID)["maps"].half()
+            parts, old_at, new_at = [], 0, 0
+            for g in GROUPS:
+                if g in item["groups"]:
+                    parts.append(item["maps"][old_at:old_at + MAP_CHANNELS[g]])
+                    old_at += MAP_CHANNELS[g]
+                elif g in missing:
+                    parts.append(new[new_at:new_at + MAP_CHANNELS[g]])
+                    new_at += MAP_CHANNELS[g]
+            item["maps"] = torch.cat(parts, 0)
+            item["groups"] = [g for g in GROUPS if g in item["groups"] or g in missing]
+        if need_deep:
             for side in BACKBONE_SIDES:
                 levels = extract(image, ("deep",), CACHE_GRID, backbone, side)["deep"]
                 item[f"deep{side}"] = [lv.half() for lv in levels]

@@ -10,6 +10,13 @@ has ``grid`` cells (aspect ratio kept), so that the readout sees image-normalise
 * ``faces``: OpenCV's bundled Haar cascades (frontal face and profile face, both mirror directions; shipped inside
   ``opencv-python-headless`` 4.x as ``cv2.data.haarcascades``): a Gaussian blob per detection, sigma half the box
   size, summed and clipped to [0, 1] (2 maps: frontal, profile).
+* ``mtcnn``: the MTCNN face-detection cascade (P-, R- and O-Net) whose trained weights ship inside the
+  ``facenet-pytorch`` wheel (``facenet_pytorch/data/{p,r,o}net.pt``, MIT licence), faces from 12 px up: per face a
+  Gaussian blob at the box centre (sigma half the box side), one at the eyes (the mean of the two eye landmarks,
+  sigma a sixth of the side) and the face blob weighted by the face's size (side / 10 % of the image's longer side,
+  at most 1); each blob scaled by the detector's confidence, the maximum over faces kept (3 maps). On 30 EyeCrowd
+  images (616 hand-labelled faces, back views and occluded ones included) it finds 84 % of the faces with 99 % of its
+  detections on a labelled face; the Haar cascades of ``faces`` find 37 %.
 * ``text``: the PP-OCRv4 text-detection network shipped inside the ``rapidocr-onnxruntime`` wheel
   (``models/ch_PP-OCRv4_det_infer.onnx``, run by ``onnxruntime``; the package itself is not imported, it needs
   pyclipper/shapely for its post-processing which gazekit does not use): the per-pixel text probability, averaged
@@ -35,8 +42,10 @@ from torch import Tensor
 
 from gazekit.errors import InvalidInputError
 
-GROUPS = ("low", "faces", "text", "deep")
-N_LOW, N_FACES, N_TEXT = 27, 2, 1
+GROUPS = ("low", "faces", "mtcnn", "text", "deep")
+N_LOW, N_FACES, N_MTCNN, N_TEXT = 27, 2, 3, 1
+MTCNN_MIN_FACE = 12  # px; EyeCrowd's crowd faces go down to about 10 px
+MTCNN_MIN_CONFIDENCE = 0.9
 
 
 def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
@@ -172,6 +181,58 @@ def face_maps(image: Tensor, grid: int) -> Tensor:
 
 
 @lru_cache(maxsize=1)
+def _mtcnn():
+    try:
+        from facenet_pytorch import MTCNN
+    except ImportError as err:
+        raise InvalidInputError("the 'mtcnn' features need the MTCNN face detector shipped in the facenet-pytorch "
+                                "wheel: pip install --no-deps facenet-pytorch==2.6.0") from err
+    return MTCNN(keep_all=True, min_face_size=MTCNN_MIN_FACE, select_largest=False, device="cpu")
+
+
+def mtcnn_faces(image: Tensor, max_side: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MTCNN detections of ``image [3, H, W]`` (analysed at ``max_side`` px on its longer side at most):
+    ``boxes (n, 4)`` ``[x0, y0, x1, y1]`` px, ``confidence (n,)`` and the five landmarks ``(n, 5, 2)`` px (left eye,
+    right eye, nose, mouth corners); faces below :data:`MTCNN_MIN_CONFIDENCE` are left out."""
+    _, h, w = image.shape
+    scale = min(1.0, max_side / max(h, w))
+    src = image[None].float()
+    if scale < 1:
+        src = F.interpolate(src, size=(round(h * scale), round(w * scale)), mode="area")
+    rgb = (src[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    with torch.no_grad():
+        boxes, conf, points = _mtcnn().detect(rgb, landmarks=True)
+    if boxes is None:
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
+    keep = np.asarray(conf, dtype=np.float64) >= MTCNN_MIN_CONFIDENCE
+    return (np.asarray(boxes, np.float64)[keep] / scale, np.asarray(conf, np.float64)[keep],
+            np.asarray(points, np.float64)[keep] / scale)
+
+
+def mtcnn_maps(image: Tensor, grid: int) -> Tensor:
+    """The ``mtcnn`` group: ``[3, gh, gw]`` face, eye and size-weighted face blobs (see the module docstring)."""
+    _, h, w = image.shape
+    gh, gw = grid_shape(h, w, grid)
+    ys = (torch.arange(gh, dtype=torch.float64) + 0.5) * h / gh
+    xs = (torch.arange(gw, dtype=torch.float64) + 0.5) * w / gw
+    cell = max(h / gh, w / gw)
+    out = torch.zeros(3, gh, gw, dtype=torch.float64)
+
+    def blob(cx, cy, sigma):
+        sigma = max(sigma, cell / 2)  # a face smaller than a cell still lights its cell
+        return torch.exp(-0.5 * ((xs[None] - cx) ** 2 + (ys[:, None] - cy) ** 2) / sigma ** 2)
+
+    boxes, conf, points = mtcnn_faces(image)
+    for (x0, y0, x1, y1), c, pts in zip(boxes, conf, points):
+        side = max(x1 - x0, y1 - y0)
+        face = c * blob((x0 + x1) / 2, (y0 + y1) / 2, side / 2)
+        eyes = c * blob(pts[:2, 0].mean(), pts[:2, 1].mean(), side / 6)
+        size = min(1.0, side / (0.1 * max(h, w)))
+        out = torch.maximum(out, torch.stack([face, eyes, face * size]))
+    return out.float()
+
+
+@lru_cache(maxsize=1)
 def _text_session():
     import importlib.util
     from pathlib import Path
@@ -224,7 +285,7 @@ def backbone_input(image: Tensor, side: int) -> Tensor:
 
 
 def extract(image: Tensor, groups: tuple[str, ...], grid: int, backbone=None, backbone_side: int = 384) -> dict:
-    """All requested groups of ``image [3, H, W]``: ``{"maps": [C, gh, gw] (low/faces/text, in GROUPS order),
+    """All requested groups of ``image [3, H, W]``: ``{"maps": [C, gh, gw] (low/faces/mtcnn/text, in GROUPS order),
     "deep": [levels of [C_i, h_i, w_i]] (when asked)}``."""
     if image.dim() != 3 or image.shape[0] != 3:
         raise InvalidInputError(f"saliency features expect an image [3, H, W], got shape {tuple(image.shape)}")
@@ -236,6 +297,8 @@ def extract(image: Tensor, groups: tuple[str, ...], grid: int, backbone=None, ba
         parts.append(low_level_maps(image, grid))
     if "faces" in groups:
         parts.append(face_maps(image, grid))
+    if "mtcnn" in groups:
+        parts.append(mtcnn_maps(image, grid))
     if "text" in groups:
         parts.append(text_maps(image, grid))
     _, h, w = image.shape

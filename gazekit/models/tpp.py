@@ -27,7 +27,7 @@ from gazekit.models.tpp_sampling import unique_rows
 from gazekit.scanpaths import Scanpaths
 
 _NOT_CORE_ARGS = ("self", "__class__", "flip_augment", "optimizer", "cosine_schedule", "static_cache",
-                  "init_weights", "freeze_backbone")  # training-only
+                  "init_weights", "freeze_backbone", "scheduled_sampling")  # training-only
 __all__ = ["OSIE_WEIGHTS", "TPPGaze", "TPPGazeCore", "check_images", "unique_rows"]
 
 # The shipped checkpoint (trained by us on OSIE); its sha256 is checked on every load.
@@ -53,6 +53,10 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
         init_weights: start from these weights (a registered TPP model such as ``"tpp-osie"``, or a checkpoint
             path): parameters of the same name and shape are copied, priors included; new ones keep their init.
         freeze_backbone: keep the backbone's weights and BatchNorm statistics fixed (fine-tuning the heads).
+        scheduled_sampling: probability with which each fixation fed to the history in training is replaced by a
+            draw from the model's own spatial density at that step (given the human fixations before it; one extra
+            forward pass without gradients, as in parallel scheduled sampling, Duckworth et al. 2019). The targets
+            stay the human fixations. 0: teacher forcing only.
 
     Batches from :class:`~gazekit.datasets.multi.MultiGazeDataModule` carry a horizon per scanpath
     (``horizon_ms``); the survival term is used only where it is the data set's known viewing time.
@@ -71,11 +75,14 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
                  viewing_time_ms: float | None = 3000.0, max_fixations: int = 30, static_map: str | None = None,
                  degrees_per_unit: float | None = None, flip_augment: bool = True,
                  optimizer: OptimizerCallable | None = None, cosine_schedule: bool = True,
-                 static_cache: str | None = None, init_weights: str | None = None, freeze_backbone: bool = False):
+                 static_cache: str | None = None, init_weights: str | None = None, freeze_backbone: bool = False,
+                 scheduled_sampling: float = 0.0):
         super().__init__(**{k: v for k, v in locals().items() if k not in _NOT_CORE_ARGS})
         self.save_hyperparameters(ignore=["optimizer"])
         self.optimizer_factory = optimizer
         self._static_cache = None
+        if not 0.0 <= scheduled_sampling <= 1.0:
+            raise InvalidInputError(f"scheduled_sampling must be a probability in [0, 1], got {scheduled_sampling}")
         if init_weights is not None:
             self.copy_weights_from(init_weights)
         if freeze_backbone:
@@ -146,6 +153,21 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
         h = batch["horizon_ms"]
         return h if known is None else torch.where(known, h, torch.full_like(h, math.nan))
 
+    @torch.no_grad()
+    def own_draws(self, feats: Tensor, embed: Tensor, img: Tensor, sp: Scanpaths, width: float, height: float,
+                  static: Tensor | None, p: float) -> tuple[Tensor, Tensor]:
+        """Scheduled-sampling inputs: ``(x, y) [B, L]``, each fixation of ``sp`` replaced with probability ``p`` by
+        a draw (uniform within its fine cell) from the model's spatial density at that step, given the human
+        fixations before it. Padding keeps its values."""
+        out = self.scanpath_log_likelihood(feats.detach(), embed.detach(), img, sp, width, height, horizon=False,
+                                           static=static)
+        g, length = out["grid"], sp.x.shape[1]
+        cell = torch.distributions.Categorical(logits=out["logp"][:, :length].float()).sample()
+        x = ((cell % g["gw"]) + torch.rand(cell.shape, device=cell.device)) * (width / g["gw"])
+        y = ((cell // g["gw"]) + torch.rand(cell.shape, device=cell.device)) * (height / g["gh"])
+        swap = (torch.rand(cell.shape, device=cell.device) < p) & sp.mask
+        return torch.where(swap, x.to(sp.x.dtype), sp.x), torch.where(swap, y.to(sp.y.dtype), sp.y)
+
     def _step(self, batch, stage: str) -> Tensor:
         images, img, sp = self._unpack(batch)
         sp = sp.to(images.device)
@@ -159,8 +181,11 @@ class TPPGaze(ValTestEpochMeans, SharedStageStep, ScanpathPredictMixin, TPPGazeC
             x = torch.where(flip[img][:, None], width - sp.x, sp.x)
             sp = Scanpaths(**{**sp.__dict__, "x": x})
         feats, embed = self.encode_images(images)
+        p_own = float(self.hparams.get("scheduled_sampling") or 0.0)
+        inputs = self.own_draws(feats, embed, img, sp, width, height, static, p_own) \
+            if stage == "train" and p_own > 0 else None
         out = self.scanpath_log_likelihood(feats, embed, img, sp, width, height, static=static,
-                                           horizon_ms=self._horizons(batch))
+                                           horizon_ms=self._horizons(batch), inputs=inputs)
         mask, dmask = out["mask"], out["dur_mask"]
         n_fix = mask.sum().clamp(min=1)
         ll = out["spatial"][mask].sum() + out["duration"][dmask].sum() + out["censor"].sum()

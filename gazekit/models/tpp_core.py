@@ -258,7 +258,8 @@ class TPPGazeCore(nn.Module):
     # ------------------------------------------------------------------ likelihood
     def scanpath_log_likelihood(self, feats: Tensor, embed: Tensor, img: Tensor, sp: Scanpaths,
                                 width: float, height: float, horizon: bool = True, image_scale: float = 1.0,
-                                static: Tensor | None = None, horizon_ms: Tensor | None = None) -> dict:
+                                static: Tensor | None = None, horizon_ms: Tensor | None = None,
+                                inputs: tuple[Tensor, Tensor] | None = None) -> dict:
         """Per-fixation log-likelihood terms of scanpaths ``sp`` (row ``b`` viewed image ``img[b]``).
 
         Returns ``spatial [B, L]`` (log density per px^2), ``duration [B, L]`` (log density per ms),
@@ -266,7 +267,9 @@ class TPPGazeCore(nn.Module):
         ``dur_mask``. ``image_scale`` multiplies the image terms of the cell logits (decoding only; 1 as trained).
         ``static``: ``[N, 1, h, w]`` static-map logits of each image (:meth:`static_logits`; models with
         ``static_map``). ``horizon_ms``: ``[B]`` viewing horizon per row (NaN: unknown, no survival term; default
-        ``viewing_time_ms``). Saccade geometry uses ``sp.ppd`` (see :meth:`unit_px`).
+        ``viewing_time_ms``). Saccade geometry uses ``sp.ppd`` (see :meth:`unit_px`). ``inputs``: the positions
+        ``(x, y) [B, L]`` fed to the history instead of the scanpath's own (scheduled sampling); the targets
+        stay ``sp``'s.
         """
         g = self.grids(feats, width, height)
         dt = feats.dtype
@@ -279,7 +282,9 @@ class TPPGazeCore(nn.Module):
         if unit.numel() == 1:
             unit = unit.expand(b)
         grid_iso = g["base_iso"][None] * (max(width, height) / unit)[:, None, None].to(dt)  # [B, P, 2]
-        tok = self.fixation_tokens(feats, img, x, y, d, g, unit=unit)
+        xi, yi = (x, y) if inputs is None else (torch.where(mask, inputs[0].to(dt), 0),
+                                                torch.where(mask, inputs[1].to(dt), 0))
+        tok = self.fixation_tokens(feats, img, xi, yi, d, g, unit=unit)
         start = embed[img]
         context = self.history(start, tok["token"])  # [B, L+1, D]
         # Step k is conditioned on fixations j < k: the last one is k - 1, the bumps are summed up to k - 1.
