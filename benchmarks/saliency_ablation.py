@@ -49,6 +49,7 @@ VARIANTS = {
     "ctx3-h48": {"groups": ("low", "text", "deep"), "hidden": 48, "context": 3},
     "ctx3-faces": {"groups": ("low", "faces", "text", "deep"), "hidden": 32, "context": 3},
     "ctx2-priors": {"groups": ("low", "text", "deep"), "hidden": 32, "context": 2, "priors": "datasets"},
+    "ctx2-mtcnn": {"groups": ("low", "mtcnn", "text", "deep"), "hidden": 32, "context": 2},
     "ctx2-priors-mtcnn": {"groups": ("low", "mtcnn", "text", "deep"), "hidden": 32, "context": 2,
                           "priors": "datasets"},
     "ctx2-priors-h48": {"groups": ("low", "text", "deep"), "hidden": 48, "context": 2, "priors": "datasets"},

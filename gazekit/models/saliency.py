@@ -32,7 +32,7 @@ from gazekit.models.saliency_features import GROUPS, grid_shape
 OSIE_WEIGHTS = WeightSpec("osie", "saliency-osie.pt", "246534439d070b6065256c621a2e6acc91dbdcf7bec4e0152c1c7c4ed93a135f",
                             fast="gazekit.models.saliency_core:load_fast")
 FREEVIEW_WEIGHTS = WeightSpec("freeview", "saliency-freeview.pt",
-                              "b0f768cb0877d8bf443f630d5c1a12840734cf0136ae7266c7418530a9590a27",
+                              "e9ab7f161442f123f4c918e7329f439f59b0b504d4604579fe9841c10383e31a",
                               fast="gazekit.models.saliency_core:load_fast")
 SHIPPED: tuple[WeightSpec, ...] = (OSIE_WEIGHTS, FREEVIEW_WEIGHTS)
 
@@ -156,9 +156,10 @@ def saliency_osie(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
 
 @register_model("saliency-freeview", predicts=("density",), inputs=("image",), weights=SHIPPED,
                 default_weights="freeview", formats=FORMATS,
-                description="static saliency trained on OSIE + EyeCrowd + NUS-SUN500 (shipped; the default map model of "
-                            "gazekit predict --maps)")
+                description="static saliency trained on OSIE + EyeCrowd + NUS-SUN500, with MTCNN faces (shipped; the "
+                            "default map model of gazekit predict --maps)")
 def saliency_freeview(checkpoint: dict | None = None, **kwargs) -> SaliencyModel:
-    """The shipped static saliency model trained on the training splits of OSIE, EyeCrowd and NUS-SUN500, with a
-    centre-bias prior per data set (OSIE's is used for new images; see docs/saliency.md)."""
+    """The shipped static saliency model trained on the training splits of OSIE, EyeCrowd and NUS-SUN500 on the
+    ``low``, ``mtcnn`` (faces), ``text`` and ``deep`` features, with a centre-bias prior per data set (OSIE's is used
+    for new images; see docs/saliency.md)."""
     return _shipped("saliency-freeview", "freeview", checkpoint, kwargs)

@@ -34,7 +34,7 @@ __all__ = ["OSIE_WEIGHTS", "TPPGaze", "TPPGazeCore", "check_images", "unique_row
 OSIE_WEIGHTS = WeightSpec("osie", "tpp-osie.pt", "67bbefcd8bcade844abed0278dc60aa59fde8b75247f2952327a5d2046d71057",
                           fast="gazekit.models.tpp_core:load_fast")
 FREEVIEW_WEIGHTS = WeightSpec("freeview", "tpp-freeview.pt",
-                              "41160a8c24b3861fec5dead93013db223af489874fda04a3a78f93e97ab6758e",
+                              "8e73e120dc23d99132479b38593d024a3fc142b5446474caeb7a12d2fe378c5e",
                               fast="gazekit.models.tpp_core:load_fast")
 SHIPPED = (OSIE_WEIGHTS, FREEVIEW_WEIGHTS)
 FORMATS = (TPPGazeCore.checkpoint_format, "gazekit.models.tpp.TPPGaze")
