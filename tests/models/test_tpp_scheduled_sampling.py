@@ -101,13 +101,15 @@ def test_training_step_with_scheduled_sampling_runs_and_learns():
     model.log = lambda *a, **k: None
     images = torch.rand(4, 3, H, W)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(15):
-        loss = model._step((images, sp), "train")
+
+    def step() -> float:
         opt.zero_grad()
+        loss = model._step((images, sp), "train")
         loss.backward()
         opt.step()
-        losses.append(float(loss.detach()))
+        return float(loss.detach())
+
+    losses = [step() for _ in range(15)]
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
 
 
